@@ -1,0 +1,62 @@
+"""The `glacierfront` command line: a thin layer of Typer commands over the library."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from glacierfront import __version__
+from glacierfront.cli import export as export_cmd
+from glacierfront.cli import info as info_cmd
+from glacierfront.errors import GlacierfrontError
+
+app = typer.Typer(
+    name="glacierfront",
+    help="Extract glacier calving fronts from satellite scenes with CISNet.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"glacierfront {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Extract glacier calving fronts from satellite scenes with CISNet."""
+
+
+app.command("export")(export_cmd.export)
+app.command("info")(info_cmd.info)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: user errors become one line on stderr and exit code 1, never a traceback."""
+    try:
+        # Standalone mode lets click report usage errors its own way (exit 2) and raise SystemExit.
+        app(args=argv, prog_name="glacierfront", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except GlacierfrontError as err:
+        print(f"glacierfront: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("glacierfront: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not a user error: still one line, with where to report it
+        print(
+            f"glacierfront: internal error: {type(err).__name__}: {err} (please report this)", file=sys.stderr
+        )
+        return 3
+    return 0

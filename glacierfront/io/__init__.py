@@ -1,0 +1,1 @@
+"""Reading and writing files: rasters, vectors, CaFFe folders, and atomic writes."""

@@ -1,0 +1,87 @@
+"""The command line: help everywhere, version, info/export, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from glacierfront import __version__
+from glacierfront.cli import app, main
+
+
+def command_names() -> list[str]:
+    return sorted(cmd.name for cmd in app.registered_commands)
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"glacierfront {__version__}"
+
+
+@pytest.mark.parametrize("name", command_names())
+def test_every_command_has_help_with_an_example(name, capsys):
+    assert main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage" in out and f"glacierfront {name}" in out
+
+
+def test_export_then_info_json(atto_checkpoint, tmp_path, capsys):
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", str(atto_checkpoint[0]), "-o", str(onnx_path)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(onnx_path), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["kind"] == "onnx"
+    assert facts["config"]["encoder"] == "atto"
+    assert facts["training_data"] == "test fixture"
+    assert len(facts["sha256"]) == 64
+
+
+def test_info_table_for_checkpoint(atto_checkpoint, capsys):
+    assert main(["info", str(atto_checkpoint[0])]) == 0
+    out = capsys.readouterr().out
+    assert "atto" in out and "glacier" in out and "resumable" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("cut.pt", b"PK\x03\x04" + b"\0" * 50, "cut.pt: "),
+        ("notes.onnx", b"these are not weights", "notes.onnx: not a readable ONNX model"),
+        ("scene.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "scene.png: not a model file"),
+    ],
+)
+def test_bad_model_files_give_one_line_error(tmp_path, capsys, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("glacierfront: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_export_to_unwritable_place_writes_nothing(atto_checkpoint, tmp_path, capsys):
+    assert main(["export", str(atto_checkpoint[0]), "-o", str(tmp_path / "no" / "m.onnx")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    missing = tmp_path / "missing.pt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "glacierfront", "export", str(missing), "-o", str(tmp_path / "x.onnx")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"glacierfront: error: {missing}: no such file"
+
+
+def test_usage_error_exits_2_without_traceback(capsys):
+    assert main(["export"]) == 2
+    err = capsys.readouterr().err
+    assert "Missing argument" in err and "Traceback" not in err

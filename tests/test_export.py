@@ -1,0 +1,69 @@
+"""ONNX export: parity with torch, dynamic shapes, and metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from glacierfront.errors import GlacierfrontError
+from glacierfront.model.checkpoint import sha256_file
+from glacierfront.model.export import INPUT_NAME, export_onnx, read_onnx_metadata
+
+
+@pytest.fixture(scope="module")
+def exported(atto_checkpoint, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "atto.onnx"
+    export_onnx(atto_checkpoint[0], path)
+    return path
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 256, 256), (3, 1, 200, 136), (2, 1, 61, 90)])
+def test_onnx_matches_torch_on_random_input(atto_checkpoint, exported, shape):
+    _, model = atto_checkpoint
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    out = session.run(None, {INPUT_NAME: x.numpy()})[0]
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() < 1e-3
+    assert (out.argmax(1) == ref.argmax(1)).mean() > 0.999
+
+
+def test_onnx_graph_has_no_change_head_and_dynamic_axes(exported):
+    proto = onnx.load(str(exported))
+    assert proto.opset_import[0].version >= 17
+    assert not any("change_head" in init.name for init in proto.graph.initializer)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
+    assert dims[1].dim_value == 1
+
+
+def test_onnx_metadata_holds_config_normalisation_and_source_checksum(atto_checkpoint, exported):
+    meta = read_onnx_metadata(exported)
+    assert meta["config"]["encoder"] == "atto"
+    assert meta["classes"] == ["na", "rock", "glacier", "ocean"]
+    assert set(meta["normalization"]) >= {"mean", "std"}
+    assert meta["tile_size"] > 0
+    assert meta["source_sha256"] == sha256_file(atto_checkpoint[0])
+
+
+def test_old_opset_is_refused(atto_checkpoint, tmp_path):
+    with pytest.raises(GlacierfrontError, match="opset 17"):
+        export_onnx(atto_checkpoint[0], tmp_path / "x.onnx", opset=13)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_onnx_without_glacierfront_metadata_is_refused(tmp_path):
+    node = onnx.helper.make_node("Identity", ["a"], ["b"])
+    vi = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(
+        [node], "g", [vi("a", onnx.TensorProto.FLOAT, [1])], [vi("b", onnx.TensorProto.FLOAT, [1])]
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(onnx.helper.make_model(graph), str(path))
+    with pytest.raises(GlacierfrontError, match="other.onnx: not a glacierfront ONNX model"):
+        read_onnx_metadata(path)
