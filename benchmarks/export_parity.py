@@ -49,7 +49,7 @@ def main() -> None:
             )
     print(f"{'input shape':20} {'max |diff|':>12} {'argmax agree':>13}")
     for r in rows:
-        print(f"{str(tuple(r['shape'])):20} {r['max_abs_diff']:12.2e} {100 * r['argmax_agreement']:12.4f}%")
+        print(f"{tuple(r['shape'])!s:20} {r['max_abs_diff']:12.2e} {100 * r['argmax_agreement']:12.4f}%")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -1,0 +1,134 @@
+"""Zones -> calving front: CaFFe's official post-processing on class-id arrays (0 NA, 1 rock, 2 glacier, 3 ocean)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from glacierfront.errors import GlacierfrontError
+
+NA, ROCK, GLACIER, OCEAN = 0, 1, 2, 3
+
+# CaFFe's shortest kept front piece, in metres; divide by the scene's resolution_m to get pixels.
+MIN_FRONT_LENGTH_M = 750.0
+
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+def _check_zones(zones: np.ndarray) -> np.ndarray:
+    zones = np.asarray(zones)
+    if zones.ndim != 2:
+        raise GlacierfrontError(f"zones must be a 2-D class-id array, got shape {zones.shape}")
+    if not np.issubdtype(zones.dtype, np.integer):
+        raise GlacierfrontError(f"zones must hold integer class ids 0..3, got dtype {zones.dtype}")
+    return zones
+
+
+def _largest_component_only(mask: np.ndarray) -> np.ndarray:
+    """Return the largest 8-connected component of ``mask`` (all False if the mask is empty)."""
+    labels, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
+    if count <= 1:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0  # background
+    # argmax takes the first of equal sizes, i.e. the component met first in raster order: deterministic.
+    return labels == int(np.argmax(sizes))
+
+
+def postprocess_zones(zones: np.ndarray) -> np.ndarray:
+    """Apply CaFFe steps 1-2: fill non-ocean islands with ocean, then turn detached ocean blobs into glacier.
+
+    Step 1: every 8-connected non-ocean piece except the largest becomes ocean (icebergs, mélange holes).
+    Step 2: only the largest 8-connected ocean piece stays ocean; other ocean blobs become glacier.
+    """
+    zones = _check_zones(zones)
+    out = zones.copy()
+    non_ocean = out != OCEAN
+    out[non_ocean & ~_largest_component_only(non_ocean)] = OCEAN
+    ocean = out == OCEAN
+    out[ocean & ~_largest_component_only(ocean)] = GLACIER
+    return out
+
+
+def front_pixels(zones: np.ndarray) -> np.ndarray:
+    """Return the boolean mask of ocean pixels with a 4-neighbour that is glacier (CaFFe step 3).
+
+    Ocean-rock, ocean-NA and glacier-rock edges are not calving front. The front lies on the ocean side.
+    """
+    zones = _check_zones(zones)
+    glacier = zones == GLACIER
+    # Shifted copies instead of a convolution: four boolean ORs, no float temporaries on large scenes.
+    touches = np.zeros_like(glacier)
+    touches[1:, :] |= glacier[:-1, :]
+    touches[:-1, :] |= glacier[1:, :]
+    touches[:, 1:] |= glacier[:, :-1]
+    touches[:, :-1] |= glacier[:, 1:]
+    return touches & (zones == OCEAN)
+
+
+def remove_short_fronts(mask: np.ndarray, min_length_px: float) -> np.ndarray:
+    """Delete 8-connected front pieces of at most ``min_length_px`` pixels (CaFFe step 4).
+
+    CaFFe measures a piece's length as its pixel count and uses 750 m / resolution_m, which need not be whole.
+    """
+    if min_length_px < 0:
+        raise GlacierfrontError(f"min_length_px must be >= 0, got {min_length_px}")
+    mask = np.asarray(mask, dtype=bool)
+    labels, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
+    if count == 0:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    keep = sizes > min_length_px
+    keep[0] = False
+    return keep[labels]
+
+
+def min_length_px_for(resolution_m: float, min_length_m: float = MIN_FRONT_LENGTH_M) -> float:
+    """Convert CaFFe's minimum front length (750 m) into pixels of a scene with ``resolution_m`` m/px."""
+    if resolution_m <= 0:
+        raise GlacierfrontError(f"resolution_m must be > 0, got {resolution_m}")
+    return min_length_m / resolution_m
+
+
+def clip_to_bbox(mask: np.ndarray, bbox: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Zero every pixel outside the half-open box ``(row0, row1, col0, col1)`` (CaFFe step 5).
+
+    The box is clamped to the mask, so a box reaching past the image edge keeps what overlaps.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if bbox is None:
+        return mask.copy()
+    rows, cols = mask.shape[:2]
+    row0, row1, col0, col1 = (int(v) for v in bbox)
+    row0, row1 = min(max(row0, 0), rows), min(max(row1, 0), rows)
+    col0, col1 = min(max(col0, 0), cols), min(max(col1, 0), cols)
+    out = np.zeros_like(mask)
+    out[row0:row1, col0:col1] = mask[row0:row1, col0:col1]
+    return out
+
+
+def extract_front(
+    zones: np.ndarray,
+    min_length_px: float,
+    bbox: tuple[int, int, int, int] | None = None,
+    nodata_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Run CaFFe's full post-processing on predicted zones and return the boolean front mask.
+
+    ``nodata_mask`` marks pixels without data (outside the swath, padding): they are treated as NA before
+    post-processing, so a model's guess there cannot create a glacier-ocean edge, and are never front.
+    """
+    zones = _check_zones(zones)
+    if nodata_mask is not None:
+        nodata_mask = np.asarray(nodata_mask, dtype=bool)
+        if nodata_mask.shape != zones.shape:
+            raise GlacierfrontError(
+                f"nodata_mask shape {nodata_mask.shape} differs from zones shape {zones.shape}"
+            )
+        zones = np.where(nodata_mask, np.asarray(NA, dtype=zones.dtype), zones)
+    front = front_pixels(postprocess_zones(zones))
+    if nodata_mask is not None:
+        # Step 1 may turn an enclosed nodata patch into ocean; its pixels still must not count as front.
+        front &= ~nodata_mask
+    front = remove_short_fronts(front, min_length_px)
+    return clip_to_bbox(front, bbox)

@@ -1,0 +1,287 @@
+"""Open a GeoTIFF scene and read scaled, masked windows of it without ever loading the whole scene.
+
+Bands
+    Single-band files need nothing. ``band=N`` picks band N (1-based, like GDAL). ``bands=[a, b, ...]``
+    reduces several bands to one channel: Rec.601 luma (0.299, 0.587, 0.114) for exactly three bands
+    taken as R, G, B; the plain mean for any other count. A multi-band file without either is an error.
+
+Scaling to [0, 1] (the model was trained on 8-bit SAR amplitude divided by 255)
+    "auto"            uint8 -> "uint8"; every other dtype (uint16, int16, float amplitude, float dB) ->
+                      "percentile". dB data (negative values, e.g. -40..+10) needs nothing special: the
+                      stretch below is a monotonic map, so bright stays bright.
+    "uint8"           divide by 255.
+    "percentile"      linear stretch of the 2nd..98th percentile of the valid pixels to 0..1;
+    "percentile:L,H"  the same with the Lth..Hth percentile. The percentiles come from one decimated read
+                      of the scene (at most 1024 px a side; GDAL uses overviews when the file has them), so
+                      every window gets the same stretch and the full array is never in memory.
+    "minmax:A,B"      linear A..B -> 0..1.
+    "none"            values are already in 0..1.
+    Every mode clips to [0, 1].
+
+Validity
+    A pixel is invalid where any chosen band is masked (``read_masks``: nodata value, alpha band or
+    internal mask), where a value is NaN/inf, and outside the scene (read_window pads). Invalid pixels
+    read as 0 in the image, so no NaN reaches the model.
+
+Resampling
+    ``target_resolution`` (scene map units per pixel) puts read_window on a grid of about that spacing:
+    the grid has round(size * source_res / target) pixels per axis so it covers the scene exactly, which
+    moves the spacing by under half a pixel over the whole scene. Windows are read from the matching
+    fractional source window with GDAL's nodata-aware bilinear resampling: a resampled pixel is valid
+    where any valid source pixel contributes, and its value comes from valid source pixels only.
+    ``Scene.resampled_transform`` maps grid pixels back to the map.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from glacierfront.errors import GlacierfrontError
+
+REC601_WEIGHTS = (0.299, 0.587, 0.114)
+DEFAULT_PERCENTILES = (2.0, 98.0)
+STATS_MAX_SIDE_PX = 1024
+
+
+def stats_shape(height: int, width: int, max_side_px: int = STATS_MAX_SIDE_PX) -> tuple[int, int]:
+    """Shape of the decimated read used for percentile statistics: at most ``max_side_px`` a side."""
+    step = max(1, math.ceil(max(height, width) / max_side_px))
+    return max(1, height // step), max(1, width // step)
+
+
+def band_weights(count: int) -> np.ndarray:
+    """Weights that reduce ``count`` bands to one luminance channel (Rec.601 for 3, else the mean)."""
+    if count == 3:
+        return np.asarray(REC601_WEIGHTS, dtype=np.float64)
+    return np.full(count, 1.0 / count)
+
+
+def _parse_pair(path: Path, spec: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in spec.partition(":")[2].split(","))
+    except ValueError:
+        raise GlacierfrontError(
+            f"{path}: cannot read numbers in --scaling {spec!r}; write e.g. minmax:0,1000"
+        ) from None
+    if not high > low:
+        raise GlacierfrontError(f"{path}: --scaling {spec!r} needs the second number above the first")
+    return low, high
+
+
+class Scene:
+    """An open raster scene: georeferencing, band choice, scaling, and windowed reads.
+
+    ``width``/``height``/``resolution`` describe the grid read_window works in (the resampled one when a
+    target resolution was asked for); ``source_*`` and ``transform`` describe the file itself.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        dataset: rasterio.io.DatasetReader,
+        indexes: tuple[int, ...],
+        scaling: str,
+        target_resolution: float | None,
+    ) -> None:
+        self.path = path
+        self.dataset = dataset
+        self.indexes = indexes
+        self.weights = band_weights(len(indexes))
+        self.crs: CRS | None = dataset.crs
+        self.transform: Affine = dataset.transform
+        self.source_width: int = dataset.width
+        self.source_height: int = dataset.height
+        self.source_resolution: tuple[float, float] = tuple(dataset.res)
+        self.nodata: float | None = dataset.nodatavals[indexes[0] - 1]
+        self.dtype: str = dataset.dtypes[indexes[0] - 1]
+        if target_resolution is None:
+            self.width, self.height = self.source_width, self.source_height
+        else:
+            if not target_resolution > 0:
+                raise GlacierfrontError(
+                    f"{path}: target resolution must be positive, got {target_resolution}"
+                )
+            res_x, res_y = self.source_resolution
+            self.width = max(1, round(self.source_width * res_x / target_resolution))
+            self.height = max(1, round(self.source_height * res_y / target_resolution))
+        # Output pixels per source pixel, per axis (x, y); exactly 1.0 without resampling.
+        self.scale_factor: tuple[float, float] = (
+            self.width / self.source_width,
+            self.height / self.source_height,
+        )
+        self.resampled_transform: Affine = self.transform @ Affine.scale(
+            1 / self.scale_factor[0], 1 / self.scale_factor[1]
+        )
+        self.resolution: tuple[float, float] = (
+            self.source_resolution[0] / self.scale_factor[0],
+            self.source_resolution[1] / self.scale_factor[1],
+        )
+        self.scaling = scaling
+        self.scale_low, self.scale_high = self._scale_range(scaling)
+
+    # -- lifetime -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.dataset.close()
+
+    def __enter__(self) -> Scene:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- geometry -------------------------------------------------------------------------------------
+    def metres_per_pixel(self) -> tuple[float, float] | None:
+        """Approximate (x, y) pixel size in metres of the read grid; None for pixel-coordinate scenes.
+
+        For a geographic CRS, degrees are converted at the latitude of the scene centre, which is good to
+        well under 1 % across a single scene.
+        """
+        if self.crs is None:
+            return None
+        res_x, res_y = self.resolution
+        if self.crs.is_geographic:
+            centre_lat = (self.transform @ (self.source_width / 2, self.source_height / 2))[1]
+            phi = math.radians(centre_lat)
+            m_per_deg_lat = 111_132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+            m_per_deg_lon = 111_412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
+            return res_x * abs(m_per_deg_lon), res_y * m_per_deg_lat
+        unit_m = self.crs.linear_units_factor[1]
+        return res_x * unit_m, res_y * unit_m
+
+    # -- scaling --------------------------------------------------------------------------------------
+    def _scale_range(self, scaling: str) -> tuple[float, float]:
+        """The (low, high) raw values that map to (0, 1)."""
+        mode, _, args = scaling.partition(":")
+        if mode == "auto" and not args:
+            mode = "uint8" if self.dtype == "uint8" else "percentile"
+        if mode == "uint8" and not args:
+            return 0.0, 255.0
+        if mode == "none" and not args:
+            return 0.0, 1.0
+        if mode == "minmax" and args:
+            return _parse_pair(self.path, scaling)
+        if mode == "percentile":
+            p_low, p_high = _parse_pair(self.path, scaling) if args else DEFAULT_PERCENTILES
+            if not 0 <= p_low < p_high <= 100:
+                raise GlacierfrontError(
+                    f"{self.path}: percentiles in --scaling {scaling!r} must lie in 0..100"
+                )
+            return self._percentile_range(p_low, p_high)
+        raise GlacierfrontError(
+            f"{self.path}: unknown --scaling {scaling!r}; use auto, uint8, percentile[:L,H], minmax:A,B or none"
+        )
+
+    def _percentile_range(self, p_low: float, p_high: float) -> tuple[float, float]:
+        shape = stats_shape(self.source_height, self.source_width)
+        # Nearest decimation keeps real pixel values (no blending across nodata edges).
+        raw = self.dataset.read(self.indexes, out_shape=(len(self.indexes), *shape), out_dtype="float64")
+        masks = self.dataset.read_masks(self.indexes, out_shape=(len(self.indexes), *shape))
+        lum = np.tensordot(self.weights, raw, axes=1)
+        valid = np.all(masks > 0, axis=0) & np.isfinite(lum)
+        if not valid.any():
+            raise GlacierfrontError(f"{self.path}: no valid pixels (all nodata or NaN); check the file")
+        low, high = np.percentile(lum[valid], [p_low, p_high])
+        if not high > low:  # a flat scene: keep the map defined; every pixel lands on 0
+            high = low + 1.0
+        return float(low), float(high)
+
+    # -- reading --------------------------------------------------------------------------------------
+    def read_window(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read rows row0..row0+height, cols col0..col0+width of the read grid, any part outside the scene.
+
+        Returns (image float32 (1, height, width) scaled to [0, 1], valid bool (height, width)).
+        """
+        image = np.zeros((1, height, width), dtype=np.float32)
+        valid = np.zeros((height, width), dtype=bool)
+        r0, r1 = max(row0, 0), min(row0 + height, self.height)
+        c0, c1 = max(col0, 0), min(col0 + width, self.width)
+        if r1 <= r0 or c1 <= c0:
+            return image, valid
+        sx, sy = self.scale_factor
+        out_shape = (len(self.indexes), r1 - r0, c1 - c0)
+        if (sx, sy) == (1.0, 1.0):
+            window = Window(c0, r0, c1 - c0, r1 - r0)
+            raw = self.dataset.read(self.indexes, window=window, out_dtype="float64")
+            masks = self.dataset.read_masks(self.indexes, window=window)
+        else:
+            # Fractional source window: GDAL reads the kernel margin beyond it, so a window equals the
+            # same slice of a whole-grid read and tiles stitch without seams.
+            window = Window(c0 / sx, r0 / sy, (c1 - c0) / sx, (r1 - r0) / sy)
+            bilinear = Resampling.bilinear
+            raw = self.dataset.read(
+                self.indexes, window=window, out_shape=out_shape, resampling=bilinear, out_dtype="float64"
+            )
+            masks = self.dataset.read_masks(
+                self.indexes, window=window, out_shape=out_shape, resampling=bilinear
+            )
+        lum = np.tensordot(self.weights, raw, axes=1)
+        ok = np.all(masks > 0, axis=0) & np.isfinite(lum)
+        scaled = np.clip((lum - self.scale_low) / (self.scale_high - self.scale_low), 0.0, 1.0)
+        image[0, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = np.where(ok, scaled, 0.0)
+        valid[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = ok
+        return image, valid
+
+
+def _choose_bands(path: Path, count: int, band: int | None, bands: Sequence[int] | None) -> tuple[int, ...]:
+    if band is not None and bands is not None:
+        raise GlacierfrontError(f"{path}: pass either --band or --bands, not both")
+    chosen = (band,) if band is not None else tuple(bands) if bands is not None else None
+    if chosen is None:
+        if count == 1:
+            return (1,)
+        raise GlacierfrontError(
+            f"{path}: has {count} bands; pick one with --band N (1..{count}) "
+            f"or combine several into luminance with --bands 1,2,3"
+        )
+    if not chosen:
+        raise GlacierfrontError(f"{path}: --bands is empty; list band numbers, e.g. --bands 1,2,3")
+    for b in chosen:
+        if not 1 <= b <= count:
+            raise GlacierfrontError(f"{path}: band {b} is out of range; this file has bands 1..{count}")
+    return chosen
+
+
+def open_scene(
+    path: str | Path,
+    band: int | None = None,
+    bands: Sequence[int] | None = None,
+    scaling: str = "auto",
+    allow_pixel_coords: bool = False,
+    target_resolution: float | None = None,
+) -> Scene:
+    """Open a raster scene for windowed reading; close it with ``close()`` or use it as a context manager.
+
+    See the module docstring for band choice, scaling modes, validity and resampling.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GlacierfrontError(f"{path}: file not found; check the path")
+    try:
+        with warnings.catch_warnings():
+            # A file without georeferencing is reported below as a clear error (or allowed on request).
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dataset = rasterio.open(path)
+    except RasterioIOError:
+        raise GlacierfrontError(f"{path}: not a raster GDAL can read; pass a GeoTIFF scene") from None
+    try:
+        if dataset.crs is None and not allow_pixel_coords:
+            raise GlacierfrontError(
+                f"{path}: has no coordinate reference system; georeference it, "
+                f"or pass --allow-pixel-coords to work in pixel coordinates"
+            )
+        indexes = _choose_bands(path, dataset.count, band, bands)
+        return Scene(path, dataset, indexes, scaling, target_resolution)
+    except BaseException:
+        dataset.close()
+        raise
