@@ -118,6 +118,17 @@ def extract_front(
     ``nodata_mask`` marks pixels without data (outside the swath, padding): they are treated as NA before
     post-processing, so a model's guess there cannot create a glacier-ocean edge, and are never front.
     """
+    return extract_front_and_zones(zones, min_length_px, bbox, nodata_mask)[0]
+
+
+def extract_front_and_zones(
+    zones: np.ndarray,
+    min_length_px: float,
+    bbox: tuple[int, int, int, int] | None = None,
+    nodata_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``extract_front`` that also returns the post-processed zones the front was found in
+    (the vectoriser needs them to know on which side of each front pixel the glacier lies)."""
     zones = _check_zones(zones)
     if nodata_mask is not None:
         nodata_mask = np.asarray(nodata_mask, dtype=bool)
@@ -126,9 +137,10 @@ def extract_front(
                 f"nodata_mask shape {nodata_mask.shape} differs from zones shape {zones.shape}"
             )
         zones = np.where(nodata_mask, np.asarray(NA, dtype=zones.dtype), zones)
-    front = front_pixels(postprocess_zones(zones))
+    processed = postprocess_zones(zones)
+    front = front_pixels(processed)
     if nodata_mask is not None:
         # Step 1 may turn an enclosed nodata patch into ocean; its pixels still must not count as front.
         front &= ~nodata_mask
     front = remove_short_fronts(front, min_length_px)
-    return clip_to_bbox(front, bbox)
+    return clip_to_bbox(front, bbox), processed

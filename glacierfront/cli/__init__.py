@@ -9,6 +9,7 @@ import typer
 from glacierfront import __version__
 from glacierfront.cli import export as export_cmd
 from glacierfront.cli import info as info_cmd
+from glacierfront.cli import predict as predict_cmd
 from glacierfront.errors import GlacierfrontError
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ def _root(
     """Extract glacier calving fronts from satellite scenes with CISNet."""
 
 
+app.command("predict")(predict_cmd.predict)
 app.command("export")(export_cmd.export)
 app.command("info")(info_cmd.info)
 

@@ -1,0 +1,37 @@
+"""Options shared by several commands, so the same flag means the same thing everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from glacierfront.errors import GlacierfrontError
+
+MODEL = typer.Option(None, "--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+BATCH_SIZE = typer.Option(4, "--batch-size", min=1, help="Tiles per model call.")
+TILE = typer.Option(None, "--tile", help="Tile size in px (multiple of 32). Default: the model's.")
+OVERLAP = typer.Option(None, "--overlap", help="Tile overlap in px. Default: a quarter of the tile.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
+
+
+def parse_bands(value: str | None) -> tuple[int, ...] | None:
+    """'1,2,3' -> (1, 2, 3)."""
+    if value is None:
+        return None
+    try:
+        bands = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise GlacierfrontError(
+            f"--bands {value!r}: give band numbers separated by commas, e.g. 1,2,3"
+        ) from None
+    if not bands:
+        raise GlacierfrontError("--bands is empty: give band numbers, e.g. 1,2,3")
+    return bands
+
+
+def model_path(value: Path | None) -> Path:
+    from glacierfront.inference import default_model_path
+
+    return value if value is not None else default_model_path()

@@ -1,0 +1,161 @@
+"""`glacierfront predict`: GeoTIFF scenes in, calving-front lines out, in each scene's CRS."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from glacierfront.cli import options as opt
+from glacierfront.errors import GlacierfrontError
+from glacierfront.inference import load_backend
+from glacierfront.io.vectors import write_lines
+from glacierfront.outputs import plan_outputs
+from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, predict_scene
+
+
+def predict(
+    scenes: list[Path] = typer.Argument(..., help="GeoTIFF scene(s): SAR amplitude/dB or optical."),
+    output: Path = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Vector file (.gpkg/.shp/.geojson) for all scenes, or a folder: one file per scene.",
+    ),
+    model: Path | None = opt.MODEL,
+    device: str = opt.DEVICE,
+    batch_size: int = opt.BATCH_SIZE,
+    tile: int | None = opt.TILE,
+    overlap: int | None = opt.OVERLAP,
+    band: int | None = typer.Option(None, "--band", help="Band to use (1-based) in a multi-band file."),
+    bands: str | None = typer.Option(
+        None, "--bands", help="Bands reduced to one luminance channel, e.g. 1,2,3."
+    ),
+    scaling: str = typer.Option(
+        "auto",
+        "--scaling",
+        help="auto (uint8 /255, else 2-98 percentile), uint8, percentile[:L,H], minmax:A,B, none.",
+    ),
+    resolution: float | None = typer.Option(
+        None,
+        "--resolution",
+        help="Resample to this pixel spacing in metres. Default: the model's, else native.",
+    ),
+    min_length: float = typer.Option(
+        750.0, "--min-length", help="Drop front pieces of at most this length (m)."
+    ),
+    aoi: Path | None = typer.Option(None, "--aoi", help="Polygon file: fronts only inside it (any CRS)."),
+    zones: Path | None = typer.Option(
+        None, "--zones", help="Write the zone map GeoTIFF here (a folder for several)."
+    ),
+    quicklook: Path | None = typer.Option(
+        None, "--quicklook", help="Write a quicklook PNG here (a folder for several)."
+    ),
+    fmt: str = typer.Option("gpkg", "--format", help="Vector format in folder mode: gpkg, shp or geojson."),
+    allow_pixel_coords: bool = typer.Option(
+        False,
+        "--allow-pixel-coords",
+        help="Accept scenes without a CRS; lines are then in pixel coordinates.",
+    ),
+    quiet: bool = opt.QUIET,
+) -> None:
+    """Extract calving fronts from GeoTIFF scenes.
+
+    Example: glacierfront predict S1A_*.tif -o fronts/ --quicklook looks/ --zones zones/
+
+    The scene is read in tiles (never whole), run through CISNet, stitched with Gaussian weights, and
+    post-processed as in CaFFe (holes filled, largest ocean kept, front = ocean next to glacier, pieces of
+    at most --min-length metres dropped). Lines carry scene, date, sensor, length_m, confidence and the
+    model's name and checksum. A scene that fails is reported and skipped; the exit code is 1 if any did.
+    """
+    console = Console(stderr=True, quiet=quiet)
+    options = PredictOptions(
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        band=band,
+        bands=opt.parse_bands(bands),
+        scaling=scaling,
+        allow_pixel_coords=allow_pixel_coords,
+        resolution_m=resolution,
+        min_length_m=min_length,
+        aoi=aoi,
+    )
+    plan = plan_outputs(scenes, output, zones, quicklook, fmt)
+    backend = load_backend(opt.model_path(model), device)
+    console.print(
+        f"model {backend.path.name} ({backend.config.encoder}) on {backend.device}", highlight=False
+    )
+    plan.make_folders()
+    done: list[SceneResult] = []
+    failed = 0
+    for path in scenes:
+        try:
+            result = _run_one(path, backend, options, plan, console, quiet)
+        except GlacierfrontError as err:
+            failed += 1
+            print(f"glacierfront: error: {err}", file=sys.stderr)
+            continue
+        done.append(result)
+        for warning in result.warnings:
+            console.print(f"{path.name}: {warning}", highlight=False)
+        if plan.folder:
+            typer.echo(
+                str(write_lines(plan.vector_for(result.scene), result.records(), result.crs, LINE_SCHEMA))
+            )
+    if not plan.folder and done:
+        crs = {str(r.crs) for r in done}
+        if len(crs) > 1:
+            raise GlacierfrontError(
+                f"-o {output}: scenes are in {len(crs)} different CRSs; one layer needs one CRS. Write to a folder"
+            )
+        records = [rec for r in done for rec in r.records()]
+        typer.echo(str(write_lines(plan.vector, records, done[0].crs, LINE_SCHEMA)))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run_one(path: Path, backend, options, plan, console: Console, quiet: bool) -> SceneResult:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tiles"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
+        task = progress.add_task(path.name, total=None, rate="")
+        state = {"pixels_per_tile": 0.0}
+
+        def on_start(tiles: int, pixels: int) -> None:
+            state["pixels_per_tile"] = pixels / max(tiles, 1)
+            progress.update(task, total=tiles)
+
+        def on_tiles(n: int) -> None:
+            progress.advance(task, n)
+            t = progress.tasks[task]
+            if t.elapsed:
+                progress.update(
+                    task, rate=f"{t.completed * state['pixels_per_tile'] / t.elapsed / 1e6:.2f} Mpx/s"
+                )
+
+        result = predict_scene(
+            path,
+            backend,
+            options,
+            plan.zones_for(path.stem),
+            plan.quicklook_for(path.stem),
+            on_start,
+            on_tiles,
+        )
+    total_km = sum(line.length_m for line in result.lines) / 1000
+    console.print(
+        f"{path.name}: {len(result.lines)} front line(s), {total_km:.2f} km, "
+        f"{result.shape[1]} x {result.shape[0]} px in {result.seconds:.1f} s",
+        highlight=False,
+    )
+    return result

@@ -1,0 +1,70 @@
+"""A quicklook PNG for a person: the scene in grey, zones tinted over it, the calving front in red."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from glacierfront.io.atomic import atomic_path
+from glacierfront.io.raster import Scene
+from glacierfront.io.zonemap import ZONE_COLOURS
+from glacierfront.vectors import FrontLine
+
+MAX_SIDE_PX = 1600
+ZONE_ALPHA = 0.35
+FRONT_RGB = (230, 30, 30)
+
+
+def render_quicklook(
+    path: str | Path,
+    scene: Scene,
+    zones: np.ndarray,
+    valid: np.ndarray,
+    lines: list[FrontLine],
+    title: str = "",
+    max_side_px: int = MAX_SIDE_PX,
+) -> Path:
+    """Draw a decimated view (at most ``max_side_px`` a side) and write it atomically as PNG."""
+    height, width = zones.shape
+    step = max(1, math.ceil(max(height, width) / max_side_px))
+    small_zones = np.asarray(zones[::step, ::step])
+    small_valid = np.asarray(valid[::step, ::step])
+    h, w = small_zones.shape
+    # One decimated read of the scene on the same grid, scaled exactly as the model saw it.
+    grey = np.zeros((h, w), dtype=np.float32)
+    # Read in chunks of about 4 Mpx of full-resolution rows, so a huge scene never lands in memory.
+    chunk = max(1, 4_000_000 // (step * width))
+    for r0 in range(0, h, chunk):
+        rows = min(chunk, h - r0)
+        image, _ = _decimated_rows(scene, r0 * step, rows, step, width)
+        grey[r0 : r0 + rows] = image
+    rgb = np.repeat((grey * 255)[..., None], 3, axis=2)
+    palette = np.zeros((256, 3), dtype=np.float32)
+    for cls, colour in ZONE_COLOURS.items():
+        palette[cls] = colour[:3]
+    tint = palette[small_zones]
+    blend = np.where(small_valid[..., None], (1 - ZONE_ALPHA) * rgb + ZONE_ALPHA * tint, rgb * 0.5)
+    img = Image.fromarray(np.clip(blend, 0, 255).astype(np.uint8), mode="RGB")
+    draw = ImageDraw.Draw(img)
+    inverse = ~scene.resampled_transform
+    for line in lines:
+        xy = [inverse @ pt for pt in line.geometry.coords]
+        draw.line([(x / step, y / step) for x, y in xy], fill=FRONT_RGB, width=max(2, min(h, w) // 300))
+    legend = f"{title}  front: red ({len(lines)} lines)  rock: brown  glacier: white  ocean: blue"
+    draw.rectangle([0, 0, min(w, 8 + 6 * len(legend)), 14], fill=(0, 0, 0))
+    draw.text((4, 2), legend, fill=(255, 255, 255))
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
+    return path
+
+
+def _decimated_rows(
+    scene: Scene, row0: int, rows: int, step: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``step``-th pixel of ``rows`` decimated rows starting at grid row ``row0``."""
+    image, ok = scene.read_window(row0, 0, rows * step, width)
+    return image[0, ::step, ::step][:rows], ok[::step, ::step][:rows]
