@@ -89,3 +89,37 @@ def glacier_scene(
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(img.astype(dtype), 1)
     return path
+
+
+def caffe_folder(
+    root: Path, n_per_glacier: int = 3, size: int = 64, glaciers: tuple[str, ...] = ("Alpha", "Beta")
+) -> Path:
+    """A tiny CaFFe-layout folder of synthetic scenes: rock on top, glacier left, ocean right, a known front.
+
+    Names follow CaFFe (Glacier_Date_Satellite_Resolution_Quality_Orbit); each image gets a bounding box.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for sub in ("sar_images/train", "zones/train", "fronts/train", "bounding_boxes"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for g, glacier in enumerate(glaciers):
+        for k in range(n_per_glacier):
+            name = f"{glacier}_20{10 + k:02d}-0{g + 1}-15_TSX_7_1_{k:03d}"
+            col = int(rng.integers(size // 3, 2 * size // 3))
+            rows = size // 5
+            zones = np.full((size, size), 254, np.uint8)
+            zones[:, :col] = 127
+            zones[:rows] = 64
+            image = np.where(zones == 254, OCEAN, np.where(zones == 127, GLACIER, ROCK)).astype(np.float32)
+            image = np.clip(image * rng.gamma(8.0, 1 / 8.0, image.shape), 0, 255).astype(np.uint8)
+            front = np.zeros((size, size), np.uint8)
+            front[rows:, col] = 255
+            Image.fromarray(image).save(root / "sar_images/train" / f"{name}.png")
+            Image.fromarray(zones).save(root / "zones/train" / f"{name}_zones.png")
+            Image.fromarray(front).save(root / "fronts/train" / f"{name}_front.png")
+            # CaFFe box corners: left-upper (larger row), left-lower, right-lower, right-upper.
+            lo, hi = max(col - 8, 0), min(col + 8, size - 1)
+            box = f"x,y\n{lo},{size - 1}\n{lo},{rows}\n{hi},{rows}\n{hi},{size - 1}\n"
+            (root / "bounding_boxes" / f"{name}_bbox.txt").write_text(box)
+    return root

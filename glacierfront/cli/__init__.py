@@ -7,9 +7,11 @@ import sys
 import typer
 
 from glacierfront import __version__
+from glacierfront.cli import evaluate as evaluate_cmd
 from glacierfront.cli import export as export_cmd
 from glacierfront.cli import info as info_cmd
 from glacierfront.cli import predict as predict_cmd
+from glacierfront.cli import train as train_cmd
 from glacierfront.errors import GlacierfrontError
 
 app = typer.Typer(
@@ -38,8 +40,10 @@ def _root(
 
 
 app.command("predict")(predict_cmd.predict)
+app.command("train")(train_cmd.train)
 app.command("export")(export_cmd.export)
 app.command("info")(info_cmd.info)
+app.command("evaluate")(evaluate_cmd.evaluate)
 
 
 def main(argv: list[str] | None = None) -> int:

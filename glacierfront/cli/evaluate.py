@@ -1,0 +1,287 @@
+"""`glacierfront evaluate`: score predicted calving fronts against references (vector layers or a CaFFe split)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from glacierfront.cli import options as opt
+from glacierfront.errors import GlacierfrontError
+from glacierfront.evaluate import (
+    CaffeOptions,
+    evaluate_caffe,
+    evaluate_vectors,
+    nothing_evaluated,
+    write_csv,
+)
+from glacierfront.inference import load_backend
+from glacierfront.io.caffe import list_split
+
+
+def evaluate(
+    pred: Path | None = typer.Argument(
+        None, metavar="PRED", help="Predicted front lines (.gpkg/.shp/.geojson). Omit with --data."
+    ),
+    ref: Path | None = typer.Option(None, "--ref", help="Reference front lines, in any CRS (vector mode)."),
+    match: str | None = typer.Option(
+        None,
+        "--match",
+        help="Pair lines by 'scene' field, 'date' field, or 'all' as one pair. Default: scene.",
+    ),
+    spacing: float | None = typer.Option(
+        None,
+        "--spacing",
+        help="Sample lines every this many metres. Default: resolution_m / 4 when the layers carry that "
+        "field, else a quarter of the median vertex spacing, at most 5 m.",
+    ),
+    boundary: bool = typer.Option(False, "--boundary", help="Accept polygons: use their outlines as fronts."),
+    data: Path | None = typer.Option(
+        None, "--data", help="CaFFe folder (data_raw layout): evaluate a split."
+    ),
+    split: str | None = typer.Option(None, "--split", help="CaFFe split: test (default) or train."),
+    glaciers: str | None = typer.Option(None, "--glaciers", help="Only these glaciers, e.g. SI,Crane."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Model (.onnx or .pt) to run over the split."
+    ),
+    pred_dir: Path | None = typer.Option(
+        None, "--pred-dir", help="Saved zone masks (<name>_zones.png or <name>_pred.png) instead of a model."
+    ),
+    save_dir: Path | None = typer.Option(
+        None, "--save-dir", help="Write predicted <name>_zones.png and <name>_front.png here."
+    ),
+    floor: bool = typer.Option(
+        False,
+        "--floor",
+        help="Also score the label zone masks (post-processing floor: the best any model can do).",
+    ),
+    pixels: bool = typer.Option(
+        False, "--pixels", help="Distances in pixels (resized data such as caffe256); min front length in px."
+    ),
+    min_length_px: float | None = typer.Option(
+        None,
+        "--min-length-px",
+        help="Drop front pieces of at most this many px. Default: 2 with --pixels, else 750 m / resolution.",
+    ),
+    device: str = opt.DEVICE,
+    batch_size: int = opt.BATCH_SIZE,
+    tile: int | None = opt.TILE,
+    overlap: int | None = opt.OVERLAP,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout (numbers only, stable keys)."),
+    as_csv: bool = typer.Option(
+        False, "--csv", help="Print CSV rows source,group,key,metric,value on stdout."
+    ),
+    quiet: bool = opt.QUIET,
+) -> None:
+    """Measure the mean distance error (MDE) between predicted and reference calving fronts.
+
+    \b
+    Vector mode: lines in any CRS, distances in metres, pooled over all scenes.
+    $ glacierfront evaluate pred.gpkg --ref reference.shp --match scene
+    $ glacierfront evaluate pred.gpkg --ref front.geojson --match all --json
+    CaFFe mode: run a model (or read saved masks) over a CaFFe split, scored as CaFFe does.
+    $ glacierfront evaluate --data data_raw --split test --model cisnet.onnx --floor
+    $ glacierfront evaluate --data caffe256 --split train --pred-dir preds/ --pixels --csv
+
+    MDE: the mean of all distances (both directions) of all scenes pooled in one list.
+    Scenes without a predicted front are counted as "no front", never averaged.
+    The exit code is 1 when nothing could be scored.
+    """
+    if as_json and as_csv:
+        raise GlacierfrontError("--json and --csv both given: choose one output format")
+    if data is not None:
+        _refuse(
+            "with --data (CaFFe mode)", PRED=pred, **{"--ref": ref, "--match": match, "--spacing": spacing}
+        )
+        if boundary:
+            raise GlacierfrontError("--boundary is for vector mode; drop it with --data")
+        options = CaffeOptions(
+            split=split or "test",
+            glaciers=_glacier_list(glaciers),
+            pixels=pixels,
+            min_length_px=min_length_px,
+            floor=floor,
+            save_dir=save_dir,
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+        )
+        result = _run_caffe(data, model, pred_dir, options, device, quiet)
+    else:
+        caffe_only = {"--split": split, "--glaciers": glaciers, "--model": model, "--pred-dir": pred_dir}
+        caffe_only |= {"--save-dir": save_dir, "--min-length-px": min_length_px, "--tile": tile}
+        caffe_only |= {"--overlap": overlap, "--floor": floor or None, "--pixels": pixels or None}
+        _refuse("without --data (vector mode)", **caffe_only)
+        if pred is None or ref is None:
+            raise GlacierfrontError(
+                "give PRED and --ref REF (vector mode), or --data CAFFE_DIR (CaFFe mode); see --help"
+            )
+        result = evaluate_vectors(pred, ref, match or "scene", spacing, boundary)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, allow_nan=False))
+    elif as_csv:
+        write_csv(result, sys.stdout)
+    else:
+        _print_tables(result)
+    if (reason := nothing_evaluated(result)) is not None:
+        raise GlacierfrontError(reason)
+
+
+def _refuse(context: str, **given: Any) -> None:
+    named = [name for name, value in given.items() if value is not None]
+    if named:
+        raise GlacierfrontError(
+            f"{', '.join(named)}: not used {context}; drop it or switch mode (see --help)"
+        )
+
+
+def _glacier_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not names:
+        raise GlacierfrontError("--glaciers is empty: give glacier names, e.g. SI,Crane")
+    return names
+
+
+def _run_caffe(
+    data: Path, model: Path | None, pred_dir: Path | None, options: CaffeOptions, device: str, quiet: bool
+) -> dict[str, Any]:
+    if model is not None and pred_dir is not None:
+        raise GlacierfrontError("--model and --pred-dir both given: evaluate one source at a time")
+    if model is None and pred_dir is None and not options.floor:
+        raise GlacierfrontError("--data: give --model MODEL, --pred-dir DIR, or --floor (labels only)")
+    if not data.is_dir():
+        raise GlacierfrontError(f"--data {data}: folder not found; pass the CaFFe data_raw folder")
+    # List the split first: a wrong folder is reported before a model is loaded.
+    list_split(data, options.split, options.glaciers)
+    backend = load_backend(model, device) if model is not None else None
+    console = Console(stderr=True, quiet=quiet)
+    if backend is not None:
+        console.print(
+            f"model {backend.path.name} ({backend.config.encoder}) on {backend.device}", highlight=False
+        )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # No bar where stderr is not a terminal (logs, pipelines): it would only leave blank lines behind.
+    with Progress(
+        *columns, console=console, disable=quiet or not console.is_terminal, transient=True
+    ) as progress:
+        task = progress.add_task(f"evaluating {options.split}", total=None)
+        return evaluate_caffe(
+            data,
+            backend,
+            pred_dir,
+            options,
+            on_start=lambda total: progress.update(task, total=total),
+            on_image=lambda _name: progress.advance(task),
+        )
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_tables(result: dict[str, Any]) -> None:
+    console = Console()
+    if result["mode"] == "vector":
+        _vector_tables(console, result)
+    else:
+        _caffe_tables(console, result)
+
+
+def _vector_tables(console: Console, result: dict[str, Any]) -> None:
+    unit = result["units"]
+    summary = Table(
+        title=f"{Path(result['pred']).name} vs {Path(result['ref']).name} (match {result['match']})"
+    )
+    summary.add_column("", style="bold")
+    summary.add_column("value", justify="right")
+    counts = {
+        "scenes": "n_scenes",
+        "evaluated": "n_evaluated",
+        "no predicted front": "n_no_front",
+        "predictions without reference": "n_pred_unmatched",
+        "points (both lines)": "n_points",
+    }
+    for label, key in counts.items():
+        summary.add_row(label, str(result[key]))
+    for label, key in {
+        "MDE": "mde",
+        "median": "median",
+        "HD95": "hd95",
+        "mean of scene means": "mean_of_scene_means",
+    }.items():
+        summary.add_row(f"{label} ({unit})", _num(result[key]))
+    console.print(summary)
+    per_scene = Table(title=f"per {result['match']}")
+    per_scene.add_column(result["match"])
+    for name in ("points", f"MDE ({unit})", f"median ({unit})", f"HD95 ({unit})", "spacing (m)"):
+        per_scene.add_column(name, justify="right")
+    per_scene.add_column("status")
+    labels = {"ok": "", "no_pred_front": "[red]no front[/]", "no_ref_front": "[red]empty ref[/]"}
+    for key, row in result["per_scene"].items():
+        per_scene.add_row(
+            key,
+            str(row["n_points"]),
+            *(_num(row[k]) for k in ("mde", "median", "hd95", "spacing_m")),
+            labels[row["status"]],
+        )
+    console.print(per_scene)
+    if result["unmatched_pred_scenes"]:
+        console.print(
+            f"predictions without a reference (ignored): {', '.join(result['unmatched_pred_scenes'])}"
+        )
+
+
+def _caffe_tables(console: Console, result: dict[str, Any]) -> None:
+    unit = result["units"]
+    key = f"mde_{unit}"
+    median_key = f"median_{unit}"
+    sources = [(s, result[s]) for s in ("prediction", "floor") if result[s] is not None]
+    title = f"CaFFe {result['split']}: {result['n_images']} images ({', '.join(result['glaciers'])})"
+    summary = Table(title=title)
+    for name in ("", "images", "evaluated", "no front", f"MDE ({unit})", f"median ({unit})"):
+        summary.add_column(name, justify="right" if name else "left")
+    for source, part in sources:
+        label = result["model"] or result["pred_dir"] if source == "prediction" else "floor (labels)"
+        summary.add_row(
+            str(label),
+            str(part["n_images"]),
+            str(part["n_evaluated"]),
+            str(part["n_no_front"]),
+            _num(part[key]),
+            _num(part[median_key]),
+        )
+    console.print(summary)
+    breakdown = Table(title=f"MDE ({unit}) by group")
+    breakdown.add_column("group")
+    breakdown.add_column("value")
+    for source, _ in sources:
+        breakdown.add_column(f"{source} MDE", justify="right")
+        breakdown.add_column(f"{source} no front", justify="right")
+    first = sources[0][1]["breakdowns"]
+    for field in ("glacier", "season", "satellite", "resolution_m"):
+        values = list(first.get(field, {}))
+        if field == "resolution_m":
+            values.sort(key=float)  # numerically: 6, 7, 20 rather than 20, 6, 7
+        for value in values:
+            cells = []
+            for _, part in sources:
+                group = part["breakdowns"][field][value]
+                cells += [_num(group[key]), str(group["n_no_front"])]
+            breakdown.add_row(field, value, *cells)
+    console.print(breakdown)
+    if result["prediction"] is not None:
+        zones = result["prediction"]["zones"]
+        table = Table(title=f"zone scores (mean over {zones['n_images']} images)")
+        for name in ("class", "precision", "recall", "F1", "IoU"):
+            table.add_column(name, justify="right" if name != "class" else "left")
+        for name, scores in [*zones["per_class"].items(), ("mean", zones["mean"])]:
+            table.add_row(name, *(_num(scores[m], 3) for m in ("precision", "recall", "f1", "iou")))
+        console.print(table)

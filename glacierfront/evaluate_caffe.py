@@ -1,0 +1,217 @@
+"""CaFFe-mode evaluation: zones from a model or saved masks over a CaFFe split, scored as CaFFe does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glacierfront.errors import GlacierfrontError
+from glacierfront.fronts import MIN_FRONT_LENGTH_M, extract_front, min_length_px_for
+from glacierfront.inference import Backend
+from glacierfront.io.atomic import atomic_path
+from glacierfront.io.caffe import (
+    CaffeItem,
+    list_split,
+    parse_caffe_name,
+    read_bbox,
+    read_png,
+    zones_from_png_values,
+    zones_to_png_values,
+)
+from glacierfront.metrics import MDEAccumulator, ZoneAccumulator, front_distances
+
+# CaFFe's pixel-grid rule for resized data (caffe256): fronts of at most 2 px are noise.
+PIXEL_MIN_LENGTH_PX = 2.0
+# Saved prediction masks a --pred-dir may hold, tried in this order.
+PRED_SUFFIXES = ("_zones.png", "_pred.png")
+
+
+@dataclass
+class CaffeOptions:
+    """What to evaluate and how. ``min_length_px`` None: 2 px with ``pixels``, else 750 m / resolution."""
+
+    split: str = "test"
+    glaciers: tuple[str, ...] | None = None
+    pixels: bool = False
+    min_length_px: float | None = None
+    floor: bool = False
+    save_dir: Path | None = None
+    tile: int | None = None
+    overlap: int | None = None
+    batch_size: int = 4
+
+
+def find_predictions(pred_dir: Path, names: list[str]) -> dict[str, Path]:
+    """Map each image name to its saved zone mask in ``pred_dir``; every image must have one."""
+    if not pred_dir.is_dir():
+        raise GlacierfrontError(f"--pred-dir {pred_dir}: folder not found")
+    found: dict[str, Path] = {}
+    missing = []
+    for name in names:
+        path = next((p for s in PRED_SUFFIXES if (p := pred_dir / f"{name}{s}").is_file()), None)
+        if path is None:
+            missing.append(name)
+        else:
+            found[name] = path
+    if missing:
+        # Scoring only the images that happen to be there would flatter the model: refuse instead.
+        raise GlacierfrontError(
+            f"--pred-dir {pred_dir}: no prediction for {len(missing)} of {len(names)} images "
+            f"(e.g. {missing[0]}); expected <name>_zones.png or <name>_pred.png"
+        )
+    return found
+
+
+def read_pred_zones(path: Path) -> np.ndarray:
+    """Read a saved zone mask: CaFFe grey values (0/64/127/254) or class ids 0..3, told apart by the maximum."""
+    values = read_png(path)
+    # Grey values of any non-NA class exceed 3, so a mask whose maximum is at most 3 holds class ids.
+    if values.max(initial=0) <= 3:
+        return values.astype(np.uint8)
+    return zones_from_png_values(values)
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)).save(tmp, format="PNG")
+
+
+def _check_shape(path: Path, array: np.ndarray, expected: tuple[int, ...], what: str) -> None:
+    if array.shape != expected:
+        raise GlacierfrontError(
+            f"{path}: {what} is {array.shape[1]} x {array.shape[0]} px but the image is "
+            f"{expected[1]} x {expected[0]} px; it must be on the image's grid"
+        )
+
+
+def _min_length_px(options: CaffeOptions, resolution_m: float) -> float:
+    if options.min_length_px is not None:
+        return options.min_length_px
+    return PIXEL_MIN_LENGTH_PX if options.pixels else min_length_px_for(resolution_m)
+
+
+def evaluate_caffe(
+    data_dir: str | Path,
+    backend: Backend | None = None,
+    pred_dir: str | Path | None = None,
+    options: CaffeOptions | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_image: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score zones from ``backend`` (run on every image) or ``pred_dir`` (saved masks) on a CaFFe split.
+
+    Returns the pooled MDE (both directions, all images in one list) with no-front count, per-image means
+    and breakdowns, zone scores, and with ``options.floor`` the same post-processing applied to the label
+    zone masks (the best any zone model can score). Predicted fronts are clipped to the bounding boxes when
+    the data has them; labels are not. ``on_start(n_images)`` and ``on_image(name)`` report progress.
+    """
+    options = options or CaffeOptions()
+    if backend is not None and pred_dir is not None:
+        raise GlacierfrontError("give either a model or --pred-dir, not both")
+    if backend is None and pred_dir is None and not options.floor:
+        raise GlacierfrontError("nothing to evaluate: give --model MODEL, --pred-dir DIR or --floor")
+    if options.save_dir is not None and backend is None and pred_dir is None:
+        raise GlacierfrontError("--save-dir writes predictions: give --model MODEL or --pred-dir DIR too")
+    if options.min_length_px is not None and options.min_length_px < 0:
+        raise GlacierfrontError(f"--min-length-px {options.min_length_px}: must be >= 0")
+    split = list_split(data_dir, options.split, options.glaciers)
+    items = list(split)
+    saved = find_predictions(Path(pred_dir), [it.name for it in items]) if pred_dir is not None else None
+    if options.save_dir is not None:
+        try:
+            options.save_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise GlacierfrontError(
+                f"--save-dir {options.save_dir}: cannot create it ({err.strerror})"
+            ) from None
+    predicting = backend is not None or saved is not None
+    pred_mde, zone_acc, floor_mde = MDEAccumulator(), ZoneAccumulator(), MDEAccumulator()
+    if on_start:
+        on_start(len(items))
+    for item in items:
+        _evaluate_item(item, options, backend, saved, pred_mde if predicting else None, zone_acc, floor_mde)
+        if on_image:
+            on_image(item.name)
+    prediction = None
+    if predicting:
+        prediction = pred_mde.result()
+        prediction["zones"] = zone_acc.result()
+    return {
+        "mode": "caffe",
+        "data_dir": str(split.data_dir),
+        "split": options.split,
+        "glaciers": split.glaciers if options.glaciers is None else sorted(set(options.glaciers)),
+        "n_images": len(items),
+        "n_with_bbox": sum(it.bbox is not None for it in items),
+        "units": "px" if options.pixels else "m",
+        "min_length_px": options.min_length_px
+        if options.min_length_px is not None
+        else (PIXEL_MIN_LENGTH_PX if options.pixels else None),
+        "min_length_m": None if options.pixels or options.min_length_px is not None else MIN_FRONT_LENGTH_M,
+        "source": "model" if backend is not None else ("pred_dir" if saved is not None else None),
+        "model": backend.path.name if backend is not None else None,
+        "pred_dir": str(pred_dir) if pred_dir is not None else None,
+        "prediction": prediction,
+        "floor": floor_mde.result() if options.floor else None,
+    }
+
+
+def _evaluate_item(
+    item: CaffeItem,
+    options: CaffeOptions,
+    backend: Backend | None,
+    saved: dict[str, Path] | None,
+    pred_mde: MDEAccumulator | None,
+    zone_acc: ZoneAccumulator,
+    floor_mde: MDEAccumulator,
+) -> None:
+    resolution_m = parse_caffe_name(item.name).resolution_m
+    label_zones = zones_from_png_values(read_png(item.zones))
+    label_front = read_png(item.front) > 127
+    _check_shape(item.front, label_front, label_zones.shape, "the front mask")
+    bbox = read_bbox(item.bbox, label_zones.shape) if item.bbox is not None else None
+    min_length_px = _min_length_px(options, resolution_m)
+    # Pixel mode: no metre figures (the grid was resized, the name's resolution is not this grid's).
+    metres = None if options.pixels else resolution_m
+    if pred_mde is not None:
+        if backend is not None:
+            from glacierfront.predict import segment_array
+
+            image = read_png(item.image)
+            _check_shape(item.image, image, label_zones.shape, "the SAR image")
+            zones, _ = segment_array(
+                image.astype(np.float32) / 255.0, backend, options.tile, options.overlap, options.batch_size
+            )
+        else:
+            assert saved is not None
+            zones = read_pred_zones(saved[item.name])
+            _check_shape(saved[item.name], zones, label_zones.shape, "the predicted zone mask")
+        front = extract_front(zones, min_length_px, bbox=bbox)
+        pred_mde.add(item.name, front_distances(front, label_front), metres)
+        zone_acc.add(zones, label_zones)
+        if options.save_dir is not None:
+            _save_png(options.save_dir / f"{item.name}_zones.png", zones_to_png_values(zones))
+            _save_png(options.save_dir / f"{item.name}_front.png", front.astype(np.uint8) * 255)
+    if options.floor:
+        floor_front = extract_front(label_zones, min_length_px, bbox=bbox)
+        floor_mde.add(item.name, front_distances(floor_front, label_front), metres)
+
+
+def score_model(items: list[CaffeItem], backend: Backend, options: CaffeOptions) -> dict[str, Any]:
+    """Pooled front MDE (MDEAccumulator result) plus ``zones`` scores of ``backend`` on given CaFFe items.
+
+    The same per-image scoring as ``evaluate_caffe``, for callers that hold their own item list (training
+    validation scores the live model on its validation split every epoch).
+    """
+    pred_mde, zone_acc, unused_floor = MDEAccumulator(), ZoneAccumulator(), MDEAccumulator()
+    for item in items:
+        _evaluate_item(item, options, backend, None, pred_mde, zone_acc, unused_floor)
+    result = pred_mde.result()
+    result["zones"] = zone_acc.result()
+    return result

@@ -1,0 +1,100 @@
+"""Every training option in one typed record, saved as config.json in the run folder and inside checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from glacierfront.errors import GlacierfrontError
+from glacierfront.model.config import CISNetConfig
+
+OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """Defaults follow the CISNet protocol (spec: shared/docs/CISNET.md) except where noted."""
+
+    data: str = ""
+    out: str = ""
+    split: str = "train"
+    glaciers: list[str] | None = None  # train only on these glaciers (None: all)
+    val_fraction: float = 0.1
+    val_glaciers: list[str] | None = None  # hold out whole glaciers for validation instead
+    # model
+    encoder: str = "atto"
+    decoder: str = "additive"
+    drop_path: float = 0.1
+    change_branch: bool = True
+    change_label: str = "glacier"  # or "all-classes"
+    encoder_weights: str | None = None
+    # data
+    patch: int = 256
+    batch_size: int = 16
+    workers: int = 2
+    augment: bool = True
+    # optimisation
+    epochs: int = 150
+    patience: int = 30
+    optimizer: str = "adam"  # adam + cyclic LR (the authors'), or adamw + cosine
+    lr_min: float = 4e-5
+    lr_max: float = 2e-4
+    cycle_epochs: float = 4.0  # one triangular cycle of the cyclic LR, in epochs [ours]
+    weight_decay: float = 0.0
+    clip_grad: float = 1.0
+    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    channels_last: bool = True
+    compile: bool = False
+    max_steps_per_epoch: int | None = None  # cap for quick runs and tests
+    # validation: MDE in pixels of the image grid with CaFFe's pixel-mode minimum front length
+    val_min_length_px: float = 2.0
+    seed: int = 0
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise GlacierfrontError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+        if self.precision not in PRECISIONS:
+            raise GlacierfrontError(f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.patch < 32 or self.patch % 32:
+            raise GlacierfrontError(f"--patch {self.patch}: must be a multiple of 32")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise GlacierfrontError("--batch-size and --epochs must be at least 1")
+        if not 0 < self.lr_min <= self.lr_max:
+            raise GlacierfrontError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min}, {self.lr_max}")
+        self.model_config()  # validates encoder, decoder and drop path now, not after data loading
+
+    def model_config(self) -> CISNetConfig:
+        return CISNetConfig(
+            encoder=self.encoder,
+            in_channels=1,
+            num_classes=4,
+            decoder=self.decoder,
+            drop_path=self.drop_path,
+            change_branch=self.change_branch,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        from glacierfront.io.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise GlacierfrontError(f"{path}: cannot read the run's config ({err})") from None

@@ -1,0 +1,153 @@
+"""Training runs: exact resume, NaN stop, signal save, run-folder contents, DDP with two CPU processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+from fakes import caffe_folder
+
+from glacierfront.cli import main
+from glacierfront.errors import GlacierfrontError
+from glacierfront.model import load_checkpoint
+from glacierfront.train import loop as loop_module
+from glacierfront.train.config import TrainConfig
+from glacierfront.train.loop import Trainer
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return caffe_folder(tmp_path_factory.mktemp("caffe"))
+
+
+def tiny_config(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), encoder="atto", patch=64, batch_size=2, workers=0, epochs=2,
+                max_steps_per_epoch=2, val_fraction=0.34, patience=10)  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+def test_resume_gives_same_weights_as_straight_run(data, tmp_path):
+    straight = Trainer(tiny_config(data, tmp_path / "a"))
+    straight.fit()
+    first = Trainer(tiny_config(data, tmp_path / "b", epochs=1))
+    first.fit()
+    resumed = Trainer(tiny_config(data, tmp_path / "b", epochs=2), resume=True)
+    assert resumed.epoch == 1
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "a" / "last.pt").state_dict
+    b = load_checkpoint(tmp_path / "b" / "last.pt").state_dict
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ta = load_checkpoint(tmp_path / "a" / "last.pt").training
+    tb = load_checkpoint(tmp_path / "b" / "last.pt").training
+    assert torch.equal(ta["joint_loss"]["weights"], tb["joint_loss"]["weights"])
+
+
+def test_run_folder_holds_checkpoints_config_metrics_and_log(data, tmp_path):
+    out = tmp_path / "run"
+    rows = Trainer(tiny_config(data, out)).fit()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "best.pt",
+        "config.json",
+        "last.pt",
+        "metrics.csv",
+        "train.log",
+    ]
+    assert json.loads((out / "config.json").read_text())["patch"] == 64
+    with open(out / "metrics.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in table] == [1, 2] and len(rows) == 2
+    assert all(0.0 <= float(r["val_miou"]) <= 1.0 and float(r["w_seg"]) > 0 for r in table)
+    ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt.metadata["train_config"]["encoder"] == "atto" and ckpt.training is not None
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(data, tmp_path / "run", epochs=3))
+    real = loop_module.segmentation_loss
+    calls = {"n": 0}
+
+    def poisoned(logits, target):
+        calls["n"] += 1
+        value = real(logits, target)
+        return value * float("nan") if calls["n"] > 2 else value  # NaN from epoch 2 on
+
+    monkeypatch.setattr(loop_module, "segmentation_loss", poisoned)
+    with pytest.raises(GlacierfrontError, match="loss became nan at epoch 2"):
+        trainer.fit()
+    kept = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert kept.training["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in kept.state_dict.values() if v.is_floating_point())
+
+
+def test_sigterm_saves_last_checkpoint(data, tmp_path):
+    trainer = Trainer(tiny_config(data, tmp_path / "run", epochs=3))
+
+    def on_step(epoch, step, steps, loss, rate):
+        if epoch == 1 and step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(GlacierfrontError, match="stopped by signal"):
+        trainer.fit(on_step=on_step)
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert saved.metadata.get("interrupted") is True and saved.training["epoch"] == 1
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+
+
+def test_no_change_branch_trains_plain_unet(data, tmp_path):
+    trainer = Trainer(tiny_config(data, tmp_path / "run", epochs=1, change_branch=False))
+    row = trainer.fit()[0]
+    assert trainer.model.change_head is None and row["w_chg"] is None
+
+
+def test_val_glaciers_hold_out_whole_glaciers(data, tmp_path):
+    trainer = Trainer(tiny_config(data, tmp_path / "run", val_glaciers=["Beta"]))
+    assert {i.name.split("_")[0] for i in trainer.val_items} == {"Beta"}
+    assert {i.name.split("_")[0] for i in trainer.train_items} == {"Alpha"}
+
+
+def test_cli_train_then_resume_and_refuse_overwrite(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--patch", "64", "--batch-size", "2",
+            "--workers", "0", "--max-steps-per-epoch", "1", "--val-fraction", "0.34", "-q"]  # fmt: skip
+    assert main(args) == 0
+    assert main(args) == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--epochs", "2", "-q"]) == 0
+    assert load_checkpoint(out / "last.pt").training["epoch"] == 2
+
+
+def test_bad_options_are_one_line_errors(data, tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "-q"]) == 1
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--patch", "100", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("glacierfront: error:") for line in err)
+    assert "multiple of 32" in err[1]
+
+
+def test_torchrun_two_cpu_processes(data, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "glacierfront", "train", "--data", str(data), "--out", str(out), "--epochs", "1", "--patch", "64",
+           "--batch-size", "1", "--workers", "0", "--val-fraction", "0.34", "-q", "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1  # only rank 0 writes
+    # 4 training images over 2 ranks with batch 1: 2 steps per rank, 4 pairs in the epoch.
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt.training["epoch"] == 1
+
+
+def test_config_rejects_unknown_optimizer():
+    with pytest.raises(GlacierfrontError, match="--optimizer"):
+        replace(TrainConfig(), optimizer="sgd")
