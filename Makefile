@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test lint demo clean
 
+SAMPLE := glacierfront/data/sample
+SCENE := $(SAMPLE)/JAC_2013-09-08_TSX_6_1_005.tif
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -28,6 +31,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The bundled sample scene through the shipped default model, then scored against its reference front.
+# --aoi is the scene's CaFFe bounding box: without it lateral ice cliffs count as front.
+demo: $(STAMP)
+	mkdir -p demo
+	$(BIN)/glacierfront predict $(SCENE) -o demo/fronts.gpkg --zones demo/zones.tif \
+		--quicklook demo/quicklook.png --aoi $(SAMPLE)/aoi.gpkg
+	$(BIN)/glacierfront evaluate demo/fronts.gpkg --ref $(SAMPLE)/reference_front.gpkg --match all
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo

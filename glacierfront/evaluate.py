@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from typing import Any, TextIO
 
-from glacierfront.evaluate_caffe import CaffeOptions, evaluate_caffe
+from glacierfront.evaluate_caffe import CaffeOptions, evaluate_caffe, holdout_config
 from glacierfront.evaluate_vector import MATCH_MODES, evaluate_vectors, local_metric_crs
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "csv_rows",
     "evaluate_caffe",
     "evaluate_vectors",
+    "holdout_config",
     "local_metric_crs",
     "nothing_evaluated",
     "write_csv",

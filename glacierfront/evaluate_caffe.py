@@ -43,6 +43,45 @@ class CaffeOptions:
     tile: int | None = None
     overlap: int | None = None
     batch_size: int = 4
+    # A training run's config: score only the validation images that run held out (same split and seed).
+    holdout: dict[str, Any] | None = None
+
+
+def holdout_config(path: str | Path) -> dict[str, Any]:
+    """The training config behind --holdout: a run folder, its config.json, or a model file whose metadata
+    carries ``train_config`` (checkpoints and ONNX exports written by ``glacierfront train`` do)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    if path.suffix == ".json":
+        from glacierfront.train.config import TrainConfig
+
+        return TrainConfig.load(path).to_dict()
+    from glacierfront.model.info import describe_model
+
+    meta = describe_model(path)["metadata"]
+    if "train_config" not in meta:
+        raise GlacierfrontError(
+            f"--holdout {path}: the model's metadata has no training config to take the split from"
+        )
+    return meta["train_config"]
+
+
+def _items(data_dir: str | Path, options: CaffeOptions):
+    """The CaFFe split, or with ``holdout`` the validation images of that training run."""
+    if options.holdout is None:
+        split = list_split(data_dir, options.split, options.glaciers)
+        return split, list(split)
+    from glacierfront.train.data import split_train_val
+
+    cfg = options.holdout
+    split = list_split(data_dir, cfg.get("split", "train"), cfg.get("glaciers"))
+    _, val = split_train_val(
+        list(split), cfg.get("val_fraction", 0.1), cfg.get("seed", 0), cfg.get("val_glaciers")
+    )
+    if options.glaciers is not None:
+        val = [it for it in val if parse_caffe_name(it.name).glacier in options.glaciers]
+    return split, val
 
 
 def find_predictions(pred_dir: Path, names: list[str]) -> dict[str, Path]:
@@ -120,8 +159,7 @@ def evaluate_caffe(
         raise GlacierfrontError("--save-dir writes predictions: give --model MODEL or --pred-dir DIR too")
     if options.min_length_px is not None and options.min_length_px < 0:
         raise GlacierfrontError(f"--min-length-px {options.min_length_px}: must be >= 0")
-    split = list_split(data_dir, options.split, options.glaciers)
-    items = list(split)
+    split, items = _items(data_dir, options)
     saved = find_predictions(Path(pred_dir), [it.name for it in items]) if pred_dir is not None else None
     if options.save_dir is not None:
         try:
@@ -145,7 +183,9 @@ def evaluate_caffe(
     return {
         "mode": "caffe",
         "data_dir": str(split.data_dir),
-        "split": options.split,
+        "split": options.split
+        if options.holdout is None
+        else f"validation of {options.holdout.get('split', 'train')}",
         "glaciers": split.glaciers if options.glaciers is None else sorted(set(options.glaciers)),
         "n_images": len(items),
         "n_with_bbox": sum(it.bbox is not None for it in items),

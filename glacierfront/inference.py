@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.checksum import sha256_file, verify_listed_checksum
 from glacierfront.model.config import SAR_MEAN, SAR_STD, CISNetConfig
 from glacierfront.model.info import model_kind
 
@@ -59,8 +60,6 @@ class Backend:
     @property
     def sha256(self) -> str:
         if self._sha256 is None:
-            from glacierfront.model.checkpoint import sha256_file
-
             self._sha256 = sha256_file(self.path)
         return self._sha256
 
@@ -83,7 +82,9 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
     if device not in DEVICES:
         raise GlacierfrontError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
     path = Path(path)
-    if model_kind(path) == "onnx":
+    kind = model_kind(path)
+    verify_listed_checksum(path)
+    if kind == "onnx":
         return _onnx_backend(path, device)
     return _torch_backend(path, device)
 
@@ -105,6 +106,7 @@ def _onnx_backend(path: Path, device: str) -> Backend:
     options = ort.SessionOptions()
     options.log_severity_level = 4
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = False
     try:
         session = ort.InferenceSession(str(path), options, providers=wanted)
     except Exception as err:

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts import MIN_FRONT_LENGTH_M, NA, extract_front_and_zones
+from glacierfront.fronts import MIN_FRONT_LENGTH_M, NA
+from glacierfront.fronts_banded import extract_front_banded
 from glacierfront.inference import Backend
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.raster import Scene, open_scene
 from glacierfront.tiling import BandStitcher, tile_rows
-from glacierfront.vectors import FrontLine, front_lines
+from glacierfront.vectors import FrontLine, lines_from_pixels
 
 # Without georeferencing, lengths are in pixels: CaFFe's pixel-grid rule of 2 px stands in for 750 m.
 PIXEL_MIN_LENGTH_PX = 2.0
@@ -176,34 +177,40 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> Sce
     return open_scene(path, target_resolution=target_units, **kwargs)
 
 
-def aoi_mask(aoi: Path, scene: Scene) -> np.ndarray:
-    """Rasterise the AOI polygons (any CRS) on the scene's read grid: True where a front may be."""
-    import fiona
-    from rasterio.features import rasterize
-    from rasterio.warp import transform_geom
+class AoiMask:
+    """The AOI polygons (any CRS) rasterised band by band on the scene's read grid: True where a front may be."""
 
-    try:
-        with fiona.open(aoi) as src:
-            src_crs = src.crs_wkt or None
-            geoms = [f.geometry for f in src if f.geometry is not None]
-    except (fiona.errors.FionaError, OSError) as err:
-        raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
-    geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
-    if not geoms:
-        raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
-    if scene.crs is not None:
-        if src_crs is None:
-            raise GlacierfrontError(
-                f"{aoi}: has no CRS; give the AOI a CRS so it can be matched to the scene"
-            )
-        geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
-    return rasterize(
-        geoms,
-        out_shape=(scene.height, scene.width),
-        transform=scene.resampled_transform,
-        fill=0,
-        default_value=1,
-    ).astype(bool)
+    def __init__(self, aoi: Path, scene: Scene) -> None:
+        import fiona
+        from rasterio.warp import transform_geom
+
+        try:
+            with fiona.open(aoi) as src:
+                src_crs = src.crs_wkt or None
+                geoms = [dict(f.geometry) for f in src if f.geometry is not None]
+        except (fiona.errors.FionaError, OSError) as err:
+            raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
+        geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
+        if not geoms:
+            raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
+        if scene.crs is not None:
+            if src_crs is None:
+                raise GlacierfrontError(
+                    f"{aoi}: has no CRS; give the AOI a CRS so it can be matched to the scene"
+                )
+            geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
+        self.geoms = geoms
+        self.width = scene.width
+        self.transform = scene.resampled_transform
+
+    def __call__(self, row0: int, row1: int) -> np.ndarray:
+        from affine import Affine
+        from rasterio.features import rasterize
+
+        band_transform = self.transform @ Affine.translation(0, row0)
+        return rasterize(
+            self.geoms, out_shape=(row1 - row0, self.width), transform=band_transform, fill=0, default_value=1
+        ).astype(bool)
 
 
 def predict_scene(
@@ -250,28 +257,27 @@ def predict_scene(
         mpp = scene.metres_per_pixel()
         resolution_m = None if mpp is None else float(np.mean(mpp))
         min_length_px = PIXEL_MIN_LENGTH_PX if resolution_m is None else options.min_length_m / resolution_m
+        lines: list[FrontLine] = []
         if valid_fraction == 0:
             warnings.append("no valid pixels (all nodata): no front")
-            front, processed = np.zeros((height, width), bool), np.asarray(zones)
         else:
-            front, processed = extract_front_and_zones(zones, min_length_px, nodata_mask=~valid)
-            if options.aoi is not None:
-                front &= aoi_mask(options.aoi, scene)
-        geographic = scene.crs is not None and scene.crs.is_geographic
-        unit_m = scene.crs.linear_units_factor[1] if scene.crs is not None and not geographic else 1.0
-        lines = front_lines(
-            front,
-            processed,
-            scene.resampled_transform,
-            confidence=conf,
-            simplify_px=options.simplify_px,
-            geographic=geographic,
-            unit_m=unit_m,
-        )
-        for line in lines:
-            line.confidence /= 255.0
-        if not lines and valid_fraction > 0:
-            warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
+            allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
+            pixels, _ = extract_front_banded(zones, valid, min_length_px, Path(tmp), allowed)
+            geographic = scene.crs is not None and scene.crs.is_geographic
+            unit_m = scene.crs.linear_units_factor[1] if scene.crs is not None and not geographic else 1.0
+            lines = lines_from_pixels(
+                pixels.rows,
+                pixels.cols,
+                pixels.codes,
+                pixels.pieces,
+                conf[pixels.rows, pixels.cols] / 255.0,
+                scene.resampled_transform,
+                simplify_px=options.simplify_px,
+                geographic=geographic,
+                unit_m=unit_m,
+            )
+            if not lines:
+                warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
         attributes = {
             "scene": path.stem,
             **acquisition(path.stem, scene.dataset.tags()),
@@ -281,7 +287,8 @@ def predict_scene(
         if zones_path is not None:
             from glacierfront.io.zonemap import NODATA, write_zones
 
-            np.copyto(zones, NODATA, where=~valid)
+            for r0 in range(0, height, 1024):  # in bands: a whole-scene ~valid would cost a scene of RAM
+                np.copyto(zones[r0 : r0 + 1024], NODATA, where=~valid[r0 : r0 + 1024])
             write_zones(zones_path, zones, scene.resampled_transform, scene.crs)
         if quicklook_path is not None:
             from glacierfront.quicklook import render_quicklook

@@ -22,34 +22,33 @@ class FrontLine:
     n_pixels: int
 
 
-def _edges(front: np.ndarray, zones: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-edge segments between each front (ocean) pixel and its 4-neighbour glacier pixels.
+# Pixel-edge of each glacier-neighbour code bit: (code bit, edge start corner, edge end corner), corners
+# relative to the front pixel's top-left corner in (col, row).
+_EDGE_OF_BIT = ((1, (1, 0), (1, 1)), (2, (0, 0), (0, 1)), (4, (0, 1), (1, 1)), (8, (0, 0), (1, 0)))
 
-    Returns segments (K, 2, 2) in pixel-corner coordinates (col, row) and the front piece label of each.
-    The front line lies on these shared edges: exactly between the last glacier and the first ocean pixel.
-    """
+
+def front_codes(front: np.ndarray, zones: np.ndarray) -> np.ndarray:
+    """For each front pixel, which 4-neighbours are glacier: bit 0 right, 1 left, 2 below, 3 above."""
     glacier = zones == GLACIER
+    code = np.zeros(front.shape, np.uint8)
+    code[:, :-1] |= glacier[:, 1:] * np.uint8(1)
+    code[:, 1:] |= glacier[:, :-1] * np.uint8(2)
+    code[:-1, :] |= glacier[1:, :] * np.uint8(4)
+    code[1:, :] |= glacier[:-1, :] * np.uint8(8)
+    return np.where(front, code, 0).astype(np.uint8)
+
+
+def _segments(rows: np.ndarray, cols: np.ndarray, codes: np.ndarray, pieces: np.ndarray):
+    """Pixel-edge segments (K, 2, 2) in (col, row) corner coordinates between front and glacier pixels,
+    and the front piece of each. The front line lies on these edges: between last glacier and first ocean."""
     segs, labs = [], []
-    h, w = front.shape
-    # (neighbour offset, edge start corner, edge end corner) relative to the front pixel's top-left corner.
-    for (dr, dc), a, b in (
-        ((0, 1), (1, 0), (1, 1)),
-        ((0, -1), (0, 0), (0, 1)),
-        ((1, 0), (0, 1), (1, 1)),
-        ((-1, 0), (0, 0), (1, 0)),
-    ):
-        shifted = np.zeros_like(glacier)
-        src = glacier[max(dr, 0) : h + min(dr, 0), max(dc, 0) : w + min(dc, 0)]
-        shifted[max(-dr, 0) : h + min(-dr, 0), max(-dc, 0) : w + min(-dc, 0)] = src
-        rows, cols = np.nonzero(front & shifted)
-        if rows.size == 0:
-            continue
-        start = np.stack([cols + a[0], rows + a[1]], axis=1)
-        end = np.stack([cols + b[0], rows + b[1]], axis=1)
+    for bit, a, b in _EDGE_OF_BIT:
+        on = (codes & bit) > 0
+        r, c = rows[on], cols[on]
+        start = np.stack([c + a[0], r + a[1]], axis=1)
+        end = np.stack([c + b[0], r + b[1]], axis=1)
         segs.append(np.stack([start, end], axis=1))
-        labs.append(labels[rows, cols])
-    if not segs:
-        return np.zeros((0, 2, 2)), np.zeros(0, dtype=int)
+        labs.append(pieces[on])
     return np.concatenate(segs).astype(float), np.concatenate(labs)
 
 
@@ -73,44 +72,79 @@ def front_lines(
     geographic: bool = False,
     unit_m: float = 1.0,
 ) -> list[FrontLine]:
-    """Trace the glacier-ocean edges of ``front`` pixels into continuous lines.
-
-    Edge segments are merged per 8-connected front piece, simplified in pixel units (the line stays within
-    ``simplify_px`` of the pixel edges) and then mapped through ``transform`` into map coordinates.
-    """
-    labels, count = ndimage.label(front, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        return []
-    segs, seg_labels = _edges(front, zones, labels)
-    pixels = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, count + 1))
-    conf = (
-        ndimage.mean(confidence, labels, index=np.arange(1, count + 1))
-        if confidence is not None
-        else np.full(count, math.nan)
+    """Trace the glacier-ocean edges of ``front`` pixels (in-memory arrays) into continuous lines."""
+    labels, _ = ndimage.label(front, structure=np.ones((3, 3), dtype=bool))
+    rows, cols = np.nonzero(front)
+    codes = front_codes(front, zones)[rows, cols]
+    conf = None if confidence is None else np.asarray(confidence)[rows, cols]
+    return lines_from_pixels(
+        rows, cols, codes, labels[rows, cols], conf, transform, simplify_px, geographic, unit_m
     )
-    order = np.argsort(seg_labels, kind="stable")
-    segs, seg_labels = segs[order], seg_labels[order]
-    bounds = np.searchsorted(seg_labels, np.arange(1, count + 2))
+
+
+def lines_from_pixels(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    codes: np.ndarray,
+    pieces: np.ndarray,
+    confidence: np.ndarray | None,
+    transform: Affine = Affine.identity(),
+    simplify_px: float = 0.5,
+    geographic: bool = False,
+    unit_m: float = 1.0,
+) -> list[FrontLine]:
+    """Lines from sparse front pixels: edge segments merged per 8-connected piece, simplified in pixel
+    units (the line stays within ``simplify_px`` of the pixel edges), then mapped through ``transform``."""
+    if rows.size == 0:
+        return []
+    piece_ids, piece_of = np.unique(pieces, return_inverse=True)
+    n_pixels = np.bincount(piece_of)
+    conf = (
+        np.bincount(piece_of, weights=confidence) / n_pixels
+        if confidence is not None
+        else np.full(piece_ids.size, math.nan)
+    )
+    segs, seg_piece = _segments(rows, cols, codes, piece_of)
+    order = np.argsort(seg_piece, kind="stable")
+    segs, seg_piece = segs[order], seg_piece[order]
+    bounds = np.searchsorted(seg_piece, np.arange(piece_ids.size + 1))
     out: list[FrontLine] = []
-    for lab in range(1, count + 1):
-        piece = segs[bounds[lab - 1] : bounds[lab]]
+    for k in range(piece_ids.size):
+        piece = segs[bounds[k] : bounds[k + 1]]
         if len(piece) == 0:
             continue
         merged = shapely.line_merge(MultiLineString(list(piece)))
-        parts = list(merged.geoms) if hasattr(merged, "geoms") else [merged]
-        for part in parts:
-            if simplify_px > 0:
-                part = part.simplify(simplify_px, preserve_topology=False)
+        for part in getattr(merged, "geoms", [merged]):
+            part = smooth_and_simplify(part, simplify_px)
             mapped = shapely.transform(part, lambda xy: _apply(transform, xy))
             out.append(
-                FrontLine(
-                    mapped,
-                    length_m(mapped, geographic, unit_m),
-                    float(conf[lab - 1]),
-                    int(pixels[lab - 1]),
-                )
+                FrontLine(mapped, length_m(mapped, geographic, unit_m), float(conf[k]), int(n_pixels[k]))
             )
     return out
+
+
+# Cutting the corners of a pixel-edge path through its edge midpoints moves it by at most this much.
+_MIDPOINT_SHIFT_PX = math.sqrt(2) / 4
+
+
+def smooth_and_simplify(line: LineString, max_shift_px: float) -> LineString:
+    """Light smoothing, then Douglas-Peucker, keeping the result within ``max_shift_px`` of ``line``.
+
+    Pixel-edge lines are staircases; joining the midpoints of their edges removes the stairs (a diagonal
+    front becomes straight) and moves the line by at most sqrt(2)/4 px. What is left of the allowance goes
+    to the simplification. Below that allowance only simplification is done.
+    """
+    if max_shift_px <= 0:
+        return line
+    if max_shift_px < _MIDPOINT_SHIFT_PX or len(line.coords) < 3:
+        return line.simplify(max_shift_px, preserve_topology=False)
+    xy = np.asarray(line.coords)
+    mids = (xy[1:] + xy[:-1]) / 2
+    if line.is_ring:
+        smooth = np.vstack([mids, mids[:1]])
+    else:
+        smooth = np.vstack([xy[:1], mids, xy[-1:]])
+    return LineString(smooth).simplify(max_shift_px - _MIDPOINT_SHIFT_PX, preserve_topology=False)
 
 
 def _apply(transform: Affine, xy: np.ndarray) -> np.ndarray:

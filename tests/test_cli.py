@@ -85,3 +85,20 @@ def test_usage_error_exits_2_without_traceback(capsys):
     assert main(["export"]) == 2
     err = capsys.readouterr().err
     assert "Missing argument" in err and "Traceback" not in err
+
+
+def test_listed_checksum_mismatch_refuses_to_load(atto_checkpoint, tmp_path, capsys):
+    import shutil
+
+    from glacierfront.inference import load_backend
+    from glacierfront.io.checksum import sha256_file
+
+    model = tmp_path / "m.pt"
+    shutil.copy(atto_checkpoint[0], model)
+    (tmp_path / "SHA256SUMS").write_text(f"{sha256_file(model)}  m.pt\n")
+    assert load_backend(model).name == "torch"
+    assert main(["info", str(model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checksum_verified"] is True
+    (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  m.pt\n")
+    assert main(["info", str(model)]) == 1
+    assert "does not match" in capsys.readouterr().err

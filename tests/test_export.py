@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.model.checkpoint import sha256_file
+from glacierfront.io.checksum import sha256_file
 from glacierfront.model.export import INPUT_NAME, export_onnx, read_onnx_metadata
 
 

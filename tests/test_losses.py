@@ -10,10 +10,9 @@ import torch.nn.functional as F
 
 from glacierfront.model import CISNet, CISNetConfig
 from glacierfront.model.config import SAR_MEAN, SAR_STD
-from glacierfront.train import (
-    IGNORE_INDEX,
+from glacierfront.train.data import IGNORE_INDEX, change_label
+from glacierfront.train.losses import (
     AdaptiveJointLoss,
-    change_label,
     change_loss,
     dice_loss,
     param_groups,

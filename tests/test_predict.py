@@ -203,3 +203,47 @@ def test_model_bands_must_match(tmp_path, scene, capsys):
     three = threshold_model(tmp_path / "rgb.onnx", in_channels=3)
     assert main(["predict", str(scene), "-o", str(tmp_path / "f.gpkg"), "-m", str(three), "-q"]) == 1
     assert "expects 3 input bands" in capsys.readouterr().err
+
+
+def test_aoi_in_another_crs_limits_the_front(model, scene, tmp_path):
+    import fiona
+    from rasterio.warp import transform_geom
+    from shapely.geometry import box, mapping, shape
+
+    # The upper half of the front only (rows 50..175), written in EPSG:4326.
+    poly = box(X0 + 200 * RES, Y0 - 175 * RES, X0 + 240 * RES, Y0 - 40 * RES)
+    geo = transform_geom("EPSG:3413", "EPSG:4326", mapping(poly))
+    aoi = tmp_path / "aoi.geojson"
+    schema = {"geometry": "Polygon", "properties": {}}
+    with fiona.open(aoi, "w", driver="GeoJSON", crs="EPSG:4326", schema=schema) as dst:
+        dst.write({"geometry": geo, "properties": {}})
+    result = predict_scene(scene, load_backend(model), PredictOptions(tile=128, aoi=aoi))
+    assert len(result.lines) == 1
+    ys = np.asarray(result.lines[0].geometry.coords)[:, 1]
+    assert ys.min() >= Y0 - 176 * RES and ys.max() <= Y0 - 50 * RES
+    assert shape(geo).is_valid
+
+
+def test_aoi_without_polygons_is_an_error(model, scene, tmp_path, capsys):
+    from shapely.geometry import LineString
+
+    from glacierfront.io.vectors import write_lines
+
+    lines = write_lines(tmp_path / "lines.gpkg", [(LineString([(0, 0), (1, 1)]), {})], "EPSG:3413", {})
+    assert (
+        main(
+            [
+                "predict",
+                str(scene),
+                "-o",
+                str(tmp_path / "f.gpkg"),
+                "-m",
+                str(model),
+                "--aoi",
+                str(lines),
+                "-q",
+            ]
+        )
+        == 1
+    )
+    assert "holds no polygons" in capsys.readouterr().err

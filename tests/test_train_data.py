@@ -12,10 +12,9 @@ from PIL import Image
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.caffe import ZONE_PNG_VALUES, CaffeItem, list_split
 from glacierfront.model.config import SAR_MEAN, SAR_STD
-from glacierfront.train import (
+from glacierfront.train.augment import GEOMETRIC_ONLY, NO_AUGMENT, AugmentConfig, radiometric
+from glacierfront.train.data import (
     IGNORE_INDEX,
-    NO_AUGMENT,
-    AugmentConfig,
     CaffePatches,
     PairDataset,
     PairSampler,
@@ -23,7 +22,6 @@ from glacierfront.train import (
     pair_permutation,
     split_train_val,
 )
-from glacierfront.train.augment import GEOMETRIC_ONLY, radiometric
 
 SAMPLE = Path(__file__).parent / "data" / "caffe256_sample"
 

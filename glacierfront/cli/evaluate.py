@@ -18,6 +18,7 @@ from glacierfront.evaluate import (
     CaffeOptions,
     evaluate_caffe,
     evaluate_vectors,
+    holdout_config,
     nothing_evaluated,
     write_csv,
 )
@@ -47,6 +48,12 @@ def evaluate(
     ),
     split: str | None = typer.Option(None, "--split", help="CaFFe split: test (default) or train."),
     glaciers: str | None = typer.Option(None, "--glaciers", help="Only these glaciers, e.g. SI,Crane."),
+    holdout: Path | None = typer.Option(
+        None,
+        "--holdout",
+        help="Score only the validation images a training run held out: its run folder, config.json, "
+        "or a model file that glacierfront train wrote.",
+    ),
     model: Path | None = typer.Option(
         None, "--model", "-m", help="Model (.onnx or .pt) to run over the split."
     ),
@@ -111,10 +118,17 @@ def evaluate(
             tile=tile,
             overlap=overlap,
             batch_size=batch_size,
+            holdout=holdout_config(holdout) if holdout is not None else None,
         )
         result = _run_caffe(data, model, pred_dir, options, device, quiet)
     else:
-        caffe_only = {"--split": split, "--glaciers": glaciers, "--model": model, "--pred-dir": pred_dir}
+        caffe_only = {
+            "--split": split,
+            "--glaciers": glaciers,
+            "--model": model,
+            "--pred-dir": pred_dir,
+            "--holdout": holdout,
+        }
         caffe_only |= {"--save-dir": save_dir, "--min-length-px": min_length_px, "--tile": tile}
         caffe_only |= {"--overlap": overlap, "--floor": floor or None, "--pixels": pixels or None}
         _refuse("without --data (vector mode)", **caffe_only)
@@ -160,7 +174,8 @@ def _run_caffe(
     if not data.is_dir():
         raise GlacierfrontError(f"--data {data}: folder not found; pass the CaFFe data_raw folder")
     # List the split first: a wrong folder is reported before a model is loaded.
-    list_split(data, options.split, options.glaciers)
+    if options.holdout is None:
+        list_split(data, options.split, options.glaciers)
     backend = load_backend(model, device) if model is not None else None
     console = Console(stderr=True, quiet=quiet)
     if backend is not None:

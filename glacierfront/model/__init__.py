@@ -1,18 +1,30 @@
-"""CISNet: configuration, network parts, checkpoints and ONNX export."""
+"""CISNet: configuration, network parts, checkpoints and ONNX export.
 
-from glacierfront.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from glacierfront.model.cisnet import CISNet, PairOutput
-from glacierfront.model.config import ENCODER_SIZES, ZONE_CLASSES, CISNetConfig
-from glacierfront.model.weights import load_encoder_weights
+Names are loaded on first use, so code that only reads configs or ONNX metadata (ONNX Runtime inference)
+never imports torch.
+"""
 
-__all__ = [
-    "ENCODER_SIZES",
-    "ZONE_CLASSES",
-    "CISNet",
-    "CISNetConfig",
-    "Checkpoint",
-    "PairOutput",
-    "load_checkpoint",
-    "load_encoder_weights",
-    "save_checkpoint",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ENCODER_SIZES": "config",
+    "ZONE_CLASSES": "config",
+    "CISNetConfig": "config",
+    "CISNet": "cisnet",
+    "PairOutput": "cisnet",
+    "Checkpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "load_encoder_weights": "weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"glacierfront.model.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'glacierfront.model' has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -130,14 +129,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return Checkpoint(
         config, payload["state_dict"], payload.get("metadata", {}), payload.get("training"), source=str(path)
     )
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _first_line(err: BaseException) -> str:

@@ -8,11 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.atomic import atomic_path
-from glacierfront.model.checkpoint import load_checkpoint, sha256_file
+from glacierfront.io.checksum import sha256_file
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "image"
@@ -25,6 +23,9 @@ def export_onnx(checkpoint: str | Path, output: str | Path, opset: int = DEFAULT
     Batch, height and width are dynamic; the graph pads to a multiple of 32 and crops back itself.
     """
     import onnx
+    import torch
+
+    from glacierfront.model.checkpoint import load_checkpoint
 
     if opset < 17:
         raise GlacierfrontError(f"--opset {opset}: glacierfront needs opset 17 or newer (LayerNormalization)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.model.checkpoint import load_checkpoint, sha256_file
+from glacierfront.io.checksum import sha256_file, verify_listed_checksum
 from glacierfront.model.export import read_onnx_metadata
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -35,6 +35,8 @@ def describe_model(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     kind = model_kind(path)
     if kind == "checkpoint":
+        from glacierfront.model.checkpoint import load_checkpoint
+
         ckpt = load_checkpoint(path)
         meta = dict(ckpt.metadata)
         config = ckpt.config.to_dict()
@@ -50,6 +52,7 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         "path": str(path),
         "kind": kind,
         "sha256": sha256_file(path),
+        "checksum_verified": verify_listed_checksum(path),
         "size_bytes": path.stat().st_size,
         "config": config,
         "classes": meta.pop("classes", None),

@@ -1,0 +1,90 @@
+"""Build the demo scene from one caffe256 image: an 8-bit GeoTIFF in EPSG:3413, its reference front and AOI.
+
+$ .venv/bin/python -m glacierfront.data.build_sample --caffe ../shared/data/caffe256 \
+      --name JAC_2013-09-08_TSX_6_1_005 --lon -49.93 --lat 69.17 --spacing 60
+
+caffe256 images carry no georeferencing and were resized to 256 x 256, so the location (the scene centre
+put near the glacier's real front) and the pixel spacing are NOMINAL: good enough to exercise CRS handling
+and metre units, not for science.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+from rasterio.warp import transform as warp_transform
+from shapely.geometry import MultiLineString, box
+from skimage.morphology import skeletonize
+
+from glacierfront.data import SAMPLE_DIR
+from glacierfront.io.caffe import read_bbox, read_png
+from glacierfront.io.vectors import write_lines
+
+CRS = "EPSG:3413"  # NSIDC polar stereographic north, the usual grid for Greenland glaciers
+
+
+def front_mask_to_lines(mask: np.ndarray) -> shapely.Geometry:
+    """Join the centres of 8-neighbouring pixels of the (skeletonised) labelled front into lines."""
+    skel = skeletonize(mask)
+    rows, cols = np.nonzero(skel)
+    on = set(zip(rows.tolist(), cols.tolist()))
+    segments = []
+    for r, c in on:
+        for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            if (r + dr, c + dc) in on:
+                # Skip a diagonal where a 4-neighbour path exists already: avoids little triangles.
+                if dr and dc and ((r + dr, c) in on or (r, c + dc) in on):
+                    continue
+                segments.append([(c + 0.5, r + 0.5), (c + dc + 0.5, r + dr + 0.5)])
+    return shapely.line_merge(MultiLineString(segments))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--caffe", type=Path, required=True, help="caffe256 folder")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--lon", type=float, required=True, help="scene centre longitude (nominal)")
+    parser.add_argument("--lat", type=float, required=True, help="scene centre latitude (nominal)")
+    parser.add_argument("--spacing", type=float, default=60.0, help="nominal pixel spacing in metres")
+    parser.add_argument("--out", type=Path, default=SAMPLE_DIR)
+    args = parser.parse_args()
+
+    image = read_png(args.caffe / "sar_images" / "train" / f"{args.name}.png")
+    front = read_png(args.caffe / "fronts" / "train" / f"{args.name}_front.png") > 0
+    row0, row1, col0, col1 = read_bbox(args.caffe / "bounding_boxes" / f"{args.name}_bbox.txt", image.shape)
+    h, w = image.shape
+    (x,), (y,) = warp_transform("EPSG:4326", CRS, [args.lon], [args.lat])
+    transform = from_origin(x - w / 2 * args.spacing, y + h / 2 * args.spacing, args.spacing, args.spacing)
+    args.out.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="uint8", crs=CRS, transform=transform,
+                   compress="deflate", tiled=False)  # fmt: skip
+    with rasterio.open(args.out / f"{args.name}.tif", "w", **profile) as dst:
+        dst.write(image, 1)
+        dst.update_tags(ACQUISITION_DATE=args.name.split("_")[1], SENSOR=args.name.split("_")[2],
+                        SOURCE="CaFFe via caffe256 (CC BY 4.0); georeferencing and spacing are nominal")  # fmt: skip
+
+    def to_map(geom):
+        return shapely.transform(geom, lambda xy: np.column_stack(transform * (xy[:, 0], xy[:, 1])))
+
+    ref = to_map(front_mask_to_lines(front))
+    parts = list(getattr(ref, "geoms", [ref]))
+    write_lines(args.out / "reference_front.gpkg", [(p, {"scene": args.name}) for p in parts], CRS,
+                {"scene": "str"})  # fmt: skip
+    aoi = to_map(box(col0, row0, col1, row1))
+    import fiona
+
+    with fiona.open(args.out / "aoi.gpkg", "w", driver="GPKG", crs=CRS,
+                    schema={"geometry": "Polygon", "properties": {"name": "str"}}) as dst:  # fmt: skip
+        dst.write({"geometry": shapely.geometry.mapping(aoi), "properties": {"name": "CaFFe bounding box"}})
+    print(f"wrote {args.out}: scene, reference_front.gpkg ({len(parts)} lines), aoi.gpkg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The banded (memory-flat) post-processing gives exactly the in-memory CaFFe post-processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from glacierfront.fronts import extract_front_and_zones
+from glacierfront.fronts_banded import extract_front_banded
+
+
+def blobby_zones(seed: int, shape=(97, 83)) -> np.ndarray:
+    """Random smooth zone maps: many islands, holes and pieces, so every step of the rules has work."""
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.normal(size=shape), 2.5)
+    zones = np.digitize(field, np.quantile(field, [0.1, 0.3, 0.65])).astype(np.uint8)
+    return zones
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("band", [1, 5, 16, 200])
+def test_banded_equals_in_memory(tmp_path, seed, band):
+    zones = blobby_zones(seed)
+    valid = np.ones(zones.shape, bool)
+    valid[:, :7] = False  # a nodata strip: NA for the rules, never front
+    expected_front, expected_zones = extract_front_and_zones(zones, 4.0, nodata_mask=~valid)
+    pixels, processed = extract_front_banded(zones, valid, 4.0, tmp_path, band=band)
+    np.testing.assert_array_equal(processed[valid], expected_zones[valid])
+    got = np.zeros(zones.shape, bool)
+    got[pixels.rows, pixels.cols] = True
+    np.testing.assert_array_equal(got, expected_front)
+    # Piece ids group pixels exactly as 8-connected components of the front do.
+    labels, _ = ndimage.label(expected_front, structure=np.ones((3, 3)))
+    pairs = set(zip(labels[pixels.rows, pixels.cols].tolist(), pixels.pieces.tolist()))
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+def test_allowed_mask_limits_the_front(tmp_path):
+    zones = blobby_zones(3)
+    valid = np.ones(zones.shape, bool)
+    full, _ = extract_front_banded(zones, valid, 0.0, tmp_path, band=10)
+    half, _ = extract_front_banded(
+        zones,
+        valid,
+        0.0,
+        tmp_path,
+        allowed=lambda r0, r1: np.ones((r1 - r0, 83), bool) & (np.arange(83) < 40),
+        band=10,
+    )
+    assert half.rows.size < full.rows.size and half.cols.max() < 40
+
+
+def test_short_pieces_are_measured_before_the_aoi_clips_them(tmp_path):
+    zones = np.full((20, 30), 3, np.uint8)
+    zones[:, :10] = 2  # a 20-pixel front along column 10
+    valid = np.ones(zones.shape, bool)
+    inside = lambda r0, r1: np.arange(r0, r1)[:, None] < 5  # noqa: E731 - only the top 5 rows allowed
+    pixels, _ = extract_front_banded(zones, valid, 10.0, tmp_path, allowed=inside, band=4)
+    # The piece is 20 px long (> 10) so it survives, then the AOI keeps its top 5 pixels.
+    assert sorted(pixels.rows.tolist()) == [0, 1, 2, 3, 4] and set(pixels.cols.tolist()) == {10}
