@@ -42,7 +42,7 @@ class CaffeOptions:
     save_dir: Path | None = None
     tile: int | None = None
     overlap: int | None = None
-    batch_size: int = 4
+    batch_size: int | None = None
     # A training run's config: score only the validation images that run held out (same split and seed).
     holdout: dict[str, Any] | None = None
 

@@ -19,6 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from glacierfront.fronts import GLACIER, NA, OCEAN
+from glacierfront.io.scratch import release, scratch_array
 from glacierfront.vectors import front_codes
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -42,7 +43,7 @@ def band_rows_for(width: int) -> int:
 
 
 def _components(
-    mask: Mask, height: int, width: int, labels: np.ndarray, band: int
+    mask: Mask, height: int, width: int, labels: np.ndarray, band: int, mapped: tuple[np.ndarray, ...] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
     """8-connected components of a banded mask. Fills ``labels`` (H, W) with provisional labels and returns
     (component of each provisional label (index 0 = background), pixel count of each component)."""
@@ -54,6 +55,7 @@ def _components(
         sizes.append(np.bincount(local.ravel(), minlength=n + 1)[1:])
         lab = np.where(local > 0, local + offset, 0).astype(np.int32)
         labels[r0:r1] = lab
+        release(labels, *mapped)
         if previous is not None:
             # Pixels on both sides of the seam touch when their columns differ by at most one.
             for shift in (-1, 0, 1):
@@ -92,32 +94,37 @@ def extract_front_banded(
     """
     height, width = zones.shape
     band = band or band_rows_for(width)
-    labels = np.lib.format.open_memmap(scratch / "labels.npy", "w+", np.int32, (height, width))
-    out = np.lib.format.open_memmap(scratch / "processed.npy", "w+", np.uint8, (height, width))
+    labels = scratch_array(scratch, "labels", np.int32, (height, width))
+    out = scratch_array(scratch, "processed", np.uint8, (height, width))
+    everything = (zones, valid, labels, out)
 
     def with_nodata(r0: int, r1: int) -> np.ndarray:
         return np.where(valid[r0:r1], zones[r0:r1], NA).astype(np.uint8)
 
     # Step 1: every non-ocean piece but the largest becomes ocean.
-    comp, sizes = _components(lambda r0, r1: with_nodata(r0, r1) != OCEAN, height, width, labels, band)
+    comp, sizes = _components(
+        lambda r0, r1: with_nodata(r0, r1) != OCEAN, height, width, labels, band, everything
+    )
     keep = _largest(comp, sizes)
     for r0 in range(0, height, band):
         z = with_nodata(r0, r0 + band)
         z[(z != OCEAN) & (comp[labels[r0 : r0 + band]] != keep)] = OCEAN
         out[r0 : r0 + band] = z
+        release(*everything)
     # Step 2: only the largest ocean piece stays ocean; other ocean blobs become glacier.
-    comp, sizes = _components(lambda r0, r1: out[r0:r1] == OCEAN, height, width, labels, band)
+    comp, sizes = _components(lambda r0, r1: out[r0:r1] == OCEAN, height, width, labels, band, everything)
     keep = _largest(comp, sizes)
     for r0 in range(0, height, band):
         z = out[r0 : r0 + band]
         z[(z == OCEAN) & (comp[labels[r0 : r0 + band]] != keep)] = GLACIER
+        release(*everything)
 
     # Step 3: ocean pixels with a glacier 4-neighbour, never on nodata; step 4 drops short pieces; then the
     # AOI clips what is left (CaFFe's order: length first, bounding box last).
     def front_band(r0: int, r1: int) -> np.ndarray:
         return _front_and_codes(out, r0, r1)[0] & valid[r0:r1]
 
-    comp, sizes = _components(front_band, height, width, labels, band)
+    comp, sizes = _components(front_band, height, width, labels, band, everything)
     rows, cols, codes, pieces = [], [], [], []
     for r0 in range(0, height, band):
         r1 = min(r0 + band, height)
@@ -131,6 +138,7 @@ def extract_front_banded(
         cols.append(cc)
         codes.append(code[rr, cc])
         pieces.append(comp[lab[rr, cc]])
+        release(*everything)
     pixels = FrontPixels(*(np.concatenate(x) if x else np.zeros(0, int) for x in (rows, cols, codes, pieces)))
     return pixels, out
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.fronts import MIN_FRONT_LENGTH_M, NA
@@ -17,12 +18,14 @@ from glacierfront.fronts_banded import extract_front_banded
 from glacierfront.inference import Backend
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.raster import Scene, open_scene
+from glacierfront.io.scratch import release, scratch_array
 from glacierfront.tiling import BandStitcher, tile_rows
 from glacierfront.vectors import FrontLine, lines_from_pixels
 
 # Without georeferencing, lengths are in pixels: CaFFe's pixel-grid rule of 2 px stands in for 750 m.
 PIXEL_MIN_LENGTH_PX = 2.0
 MIN_SCENE_PX = 32
+GDAL_CACHE_MB = 64
 
 ReadWindow = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
 
@@ -32,8 +35,8 @@ class PredictOptions:
     """How to read, tile and post-process a scene. None means: take it from the model's metadata."""
 
     tile: int | None = None
-    overlap: int | None = None  # default: a quarter of the tile
-    batch_size: int = 4
+    overlap: int | None = None  # default: an eighth of the tile
+    batch_size: int | None = None  # default: about 1 Mpx per model call
     band: int | None = None
     bands: tuple[int, ...] | None = None
     scaling: str = "auto"
@@ -125,6 +128,7 @@ def segment(
                 rows = band.probs.shape[1]
                 zones[band.row0 : band.row0 + rows] = band.probs.argmax(axis=0)
                 confidence[band.row0 : band.row0 + rows] = np.rint(band.probs.max(axis=0) * 255)
+                release(zones, confidence, valid)
             count += len(batch)
             if on_tiles:
                 on_tiles(len(batch))
@@ -133,7 +137,12 @@ def segment(
 
 
 def tiling_for(backend: Backend, options: PredictOptions, height: int, width: int) -> tuple[int, int]:
-    """Tile and overlap in pixels: the options, else the model's recommended tile and a quarter of it."""
+    """Tile and overlap in pixels: the options, else the model's recommended tile and an eighth of it.
+
+    The tile is a maximum: it shrinks (in steps of 32, the model's stride) to the smallest size that
+    covers the scene with the same number of tiles, so no model time goes into tiles that mostly overlap
+    their neighbours or hang past the edge.
+    """
     if min(height, width) < MIN_SCENE_PX:
         raise GlacierfrontError(
             f"scene is {width} x {height} px: too small to hold a calving front (need {MIN_SCENE_PX} px a side)"
@@ -141,14 +150,20 @@ def tiling_for(backend: Backend, options: PredictOptions, height: int, width: in
     tile = options.tile or backend.tile_size
     if tile < 32 or tile % 32:
         raise GlacierfrontError(f"--tile {tile}: must be a multiple of 32 and at least 32")
-    overlap = tile // 4 if options.overlap is None else options.overlap
+    overlap = tile // 8 if options.overlap is None else options.overlap
     if not 0 <= overlap < tile:
         raise GlacierfrontError(f"--overlap {overlap}: must be at least 0 and smaller than the tile ({tile})")
-    # A scene smaller than the tile is run as one tile just covering it (rounded up to the model's stride).
-    fit = -(-max(height, width) // 32) * 32
-    if fit < tile:
-        tile, overlap = fit, min(overlap, fit // 2)
-    return tile, overlap
+    fitted = 32
+    for size in (height, width):
+        count = max(1, -(-(size - overlap) // (tile - overlap)))
+        fitted = max(fitted, -(-(size + (count - 1) * overlap) // count))
+    fitted = min(tile, -(-fitted // 32) * 32)
+    return fitted, min(overlap, fitted // 2)
+
+
+def default_batch(tile: int) -> int:
+    """About one megapixel per model call: large enough to keep the cores busy, small enough for RAM."""
+    return max(1, (1 << 20) // (tile * tile))
 
 
 def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> Scene:
@@ -224,7 +239,12 @@ def predict_scene(
 ) -> SceneResult:
     """Extract the calving front of one scene. ``on_start(tiles, pixels)`` and ``on_tiles(n)`` report progress."""
     options = options or PredictOptions()
-    path = Path(path)
+    # GDAL's block cache defaults to 5% of RAM and fills as a big scene is read: cap it so RAM stays flat.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _predict_scene(Path(path), backend, options, zones_path, quicklook_path, on_start, on_tiles)
+
+
+def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start, on_tiles) -> SceneResult:
     started = time.perf_counter()
     with (
         open_for_model(path, backend, options) as scene,
@@ -233,9 +253,9 @@ def predict_scene(
         height, width = scene.height, scene.width
         tile, overlap = tiling_for(backend, options, height, width)
         # Whole-scene results live in memory maps: RAM stays flat however large the scene is.
-        zones = np.lib.format.open_memmap(Path(tmp) / "zones.npy", "w+", np.uint8, (height, width))
-        conf = np.lib.format.open_memmap(Path(tmp) / "conf.npy", "w+", np.uint8, (height, width))
-        valid = np.lib.format.open_memmap(Path(tmp) / "valid.npy", "w+", bool, (height, width))
+        zones = scratch_array(Path(tmp), "zones", np.uint8, (height, width))
+        conf = scratch_array(Path(tmp), "conf", np.uint8, (height, width))
+        valid = scratch_array(Path(tmp), "valid", bool, (height, width))
         grid = tile_rows(height, width, tile, overlap)
         if on_start:
             on_start(sum(len(cols) for _, cols in grid), height * width)
@@ -246,7 +266,7 @@ def predict_scene(
             backend,
             tile,
             overlap,
-            options.batch_size,
+            options.batch_size or default_batch(tile),
             zones,
             conf,
             valid,
@@ -289,6 +309,7 @@ def predict_scene(
 
             for r0 in range(0, height, 1024):  # in bands: a whole-scene ~valid would cost a scene of RAM
                 np.copyto(zones[r0 : r0 + 1024], NODATA, where=~valid[r0 : r0 + 1024])
+                release(zones, valid)
             write_zones(zones_path, zones, scene.resampled_transform, scene.crs)
         if quicklook_path is not None:
             from glacierfront.quicklook import render_quicklook
@@ -315,7 +336,7 @@ def segment_array(
     backend: Backend,
     tile: int | None = None,
     overlap: int | None = None,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Zones and confidence (0..1) for an in-memory (H, W) image already scaled to [0, 1] (e.g. a CaFFe PNG / 255).
@@ -338,5 +359,5 @@ def segment_array(
     zones = np.zeros((height, width), np.uint8)
     conf = np.zeros((height, width), np.uint8)
     seen = np.zeros((height, width), bool)
-    segment(read, height, width, backend, tile, overlap, batch_size, zones, conf, seen)
+    segment(read, height, width, backend, tile, overlap, batch_size or default_batch(tile), zones, conf, seen)
     return zones, conf.astype(np.float32) / 255.0

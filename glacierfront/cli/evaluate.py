@@ -77,7 +77,7 @@ def evaluate(
         help="Drop front pieces of at most this many px. Default: 2 with --pixels, else 750 m / resolution.",
     ),
     device: str = opt.DEVICE,
-    batch_size: int = opt.BATCH_SIZE,
+    batch_size: int | None = opt.BATCH_SIZE,
     tile: int | None = opt.TILE,
     overlap: int | None = opt.OVERLAP,
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout (numbers only, stable keys)."),

@@ -10,9 +10,13 @@ from glacierfront.errors import GlacierfrontError
 
 MODEL = typer.Option(None, "--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-BATCH_SIZE = typer.Option(4, "--batch-size", min=1, help="Tiles per model call.")
-TILE = typer.Option(None, "--tile", help="Tile size in px (multiple of 32). Default: the model's.")
-OVERLAP = typer.Option(None, "--overlap", help="Tile overlap in px. Default: a quarter of the tile.")
+BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Tiles per model call. Default: about 1 Mpx.")
+TILE = typer.Option(
+    None,
+    "--tile",
+    help="Largest tile in px (multiple of 32); shrinks to fit the scene. Default: the model's.",
+)
+OVERLAP = typer.Option(None, "--overlap", help="Tile overlap in px. Default: an eighth of the tile.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
 
 

@@ -27,7 +27,7 @@ def predict(
     ),
     model: Path | None = opt.MODEL,
     device: str = opt.DEVICE,
-    batch_size: int = opt.BATCH_SIZE,
+    batch_size: int | None = opt.BATCH_SIZE,
     tile: int | None = opt.TILE,
     overlap: int | None = opt.OVERLAP,
     band: int | None = typer.Option(None, "--band", help="Band to use (1-based) in a multi-band file."),

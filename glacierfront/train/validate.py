@@ -10,6 +10,7 @@ import torch
 
 from glacierfront.evaluate_caffe import CaffeOptions, score_model
 from glacierfront.inference import Backend
+from glacierfront.model.checkpoint import DEFAULT_TILE
 
 
 def live_backend(model: torch.nn.Module, device: torch.device, autocast_dtype: torch.dtype | None) -> Backend:
@@ -24,7 +25,7 @@ def live_backend(model: torch.nn.Module, device: torch.device, autocast_dtype: t
         ):
             return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
 
-    meta = {"tile_size": 512}
+    meta = {"tile_size": DEFAULT_TILE}
     return Backend("torch", Path("live"), model.config, meta, str(device), run)
 
 
@@ -34,7 +35,7 @@ def validate(
     device: torch.device,
     min_length_px: float,
     autocast_dtype: torch.dtype | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
 ) -> dict[str, float | None]:
     """mIoU over the 4 zone classes (NA included, CaFFe's convention) and the pooled front MDE in pixels,
     scored exactly as ``glacierfront evaluate --pixels`` does."""
