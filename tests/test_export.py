@@ -67,3 +67,16 @@ def test_onnx_without_glacierfront_metadata_is_refused(tmp_path):
     onnx.save(onnx.helper.make_model(graph), str(path))
     with pytest.raises(GlacierfrontError, match="other.onnx: not a glacierfront ONNX model"):
         read_onnx_metadata(path)
+
+
+def test_inference_checkpoint_drops_training_state(tmp_path):
+    from glacierfront.model import CISNet, CISNetConfig, load_checkpoint, save_checkpoint
+    from glacierfront.model.export import export_checkpoint
+
+    model = CISNet(CISNetConfig())
+    src = save_checkpoint(tmp_path / "last.pt", model, training={"epoch": 3, "blob": torch.zeros(1000, 1000)})
+    out = export_checkpoint(src, tmp_path / "ship.pt")
+    shipped = load_checkpoint(out)
+    assert shipped.training is None and shipped.metadata["source_sha256"] == sha256_file(src)
+    assert out.stat().st_size < src.stat().st_size - 3_000_000
+    assert all(torch.equal(shipped.state_dict[k], v) for k, v in model.state_dict().items())

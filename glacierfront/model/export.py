@@ -65,6 +65,29 @@ def export_onnx(checkpoint: str | Path, output: str | Path, opset: int = DEFAULT
     return output
 
 
+def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:
+    """Write an inference-only copy of a checkpoint: weights, config and metadata, no optimiser/RNG state."""
+    import torch
+
+    from glacierfront.model.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    meta = dict(ckpt.metadata)
+    meta["source_sha256"] = sha256_file(checkpoint)
+    meta["source_name"] = Path(checkpoint).name
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": ckpt.config.to_dict(),
+        "state_dict": ckpt.state_dict,
+        "metadata": meta,
+    }
+    output = Path(output)
+    with atomic_path(output) as tmp:
+        torch.save(payload, tmp)
+    return output
+
+
 def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
     """The glacierfront metadata of an ONNX file, JSON values decoded; errors name the file."""
     import onnx
