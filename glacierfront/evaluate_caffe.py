@@ -221,7 +221,7 @@ def _evaluate_item(
     metres = None if options.pixels else resolution_m
     if pred_mde is not None:
         if backend is not None:
-            from glacierfront.predict import segment_array
+            from glacierfront.segment import segment_array
 
             image = read_png(item.image)
             _check_shape(item.image, image, label_zones.shape, "the SAR image")

@@ -13,21 +13,20 @@ import numpy as np
 import rasterio
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts import MIN_FRONT_LENGTH_M, NA
+from glacierfront.fronts import MIN_FRONT_LENGTH_M
 from glacierfront.fronts_banded import extract_front_banded
 from glacierfront.inference import Backend
 from glacierfront.io.acquisition import acquisition
+from glacierfront.io.aoi import AoiMask
 from glacierfront.io.raster import Scene, open_scene
 from glacierfront.io.scratch import release, scratch_array
-from glacierfront.tiling import BandStitcher, tile_rows
+from glacierfront.segment import default_batch, segment, tiling_for
+from glacierfront.tiling import tile_rows
 from glacierfront.vectors import FrontLine, lines_from_pixels
 
 # Without georeferencing, lengths are in pixels: CaFFe's pixel-grid rule of 2 px stands in for 750 m.
 PIXEL_MIN_LENGTH_PX = 2.0
-MIN_SCENE_PX = 32
 GDAL_CACHE_MB = 64
-
-ReadWindow = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -88,84 +87,6 @@ LINE_SCHEMA = {
 }
 
 
-def segment(
-    read_window: ReadWindow,
-    height: int,
-    width: int,
-    backend: Backend,
-    tile: int,
-    overlap: int,
-    batch_size: int,
-    zones: np.ndarray,
-    confidence: np.ndarray,
-    valid: np.ndarray,
-    on_tiles: Callable[[int], None] | None = None,
-) -> int:
-    """Fill ``zones`` (class ids), ``confidence`` (max probability x 255) and ``valid`` for a whole grid.
-
-    The outputs may be memory maps: the stitcher hands back finished row bands, so nothing but one tile-row
-    of probabilities is ever held in memory. Returns the number of tiles run.
-    """
-    num_classes = backend.config.num_classes
-    stitcher = BandStitcher(height, width, tile, overlap, num_classes)
-    # Tiles with no valid pixel skip the model: they are certainly NA.
-    na_tile = np.zeros((num_classes, tile, tile), dtype=np.float32)
-    na_tile[NA] = 1.0
-    count = 0
-    for row0, cols in tile_rows(height, width, tile, overlap):
-        for start in range(0, len(cols), batch_size):
-            batch = cols[start : start + batch_size]
-            reads = [read_window(row0, col0, tile, tile) for col0 in batch]
-            for col0, (_, ok) in zip(batch, reads):
-                rows, cols_ = min(tile, height - row0), min(tile, width - col0)
-                valid[row0 : row0 + rows, col0 : col0 + cols_] = ok[:rows, :cols_]
-            probs = np.broadcast_to(na_tile, (len(batch), *na_tile.shape)).copy()
-            has_data = np.array([ok.any() for _, ok in reads])
-            if has_data.any():
-                images = np.stack([img for (img, _), keep in zip(reads, has_data) if keep])
-                probs[has_data] = backend.predict(images)
-            for band in stitcher.add_batch([(row0, c) for c in batch], probs):
-                rows = band.probs.shape[1]
-                zones[band.row0 : band.row0 + rows] = band.probs.argmax(axis=0)
-                confidence[band.row0 : band.row0 + rows] = np.rint(band.probs.max(axis=0) * 255)
-                release(zones, confidence, valid)
-            count += len(batch)
-            if on_tiles:
-                on_tiles(len(batch))
-    stitcher.close()
-    return count
-
-
-def tiling_for(backend: Backend, options: PredictOptions, height: int, width: int) -> tuple[int, int]:
-    """Tile and overlap in pixels: the options, else the model's recommended tile and an eighth of it.
-
-    The tile is a maximum: it shrinks (in steps of 32, the model's stride) to the smallest size that
-    covers the scene with the same number of tiles, so no model time goes into tiles that mostly overlap
-    their neighbours or hang past the edge.
-    """
-    if min(height, width) < MIN_SCENE_PX:
-        raise GlacierfrontError(
-            f"scene is {width} x {height} px: too small to hold a calving front (need {MIN_SCENE_PX} px a side)"
-        )
-    tile = options.tile or backend.tile_size
-    if tile < 32 or tile % 32:
-        raise GlacierfrontError(f"--tile {tile}: must be a multiple of 32 and at least 32")
-    overlap = tile // 8 if options.overlap is None else options.overlap
-    if not 0 <= overlap < tile:
-        raise GlacierfrontError(f"--overlap {overlap}: must be at least 0 and smaller than the tile ({tile})")
-    fitted = 32
-    for size in (height, width):
-        count = max(1, -(-(size - overlap) // (tile - overlap)))
-        fitted = max(fitted, -(-(size + (count - 1) * overlap) // count))
-    fitted = min(tile, -(-fitted // 32) * 32)
-    return fitted, min(overlap, fitted // 2)
-
-
-def default_batch(tile: int) -> int:
-    """About one megapixel per model call: large enough to keep the cores busy, small enough for RAM."""
-    return max(1, (1 << 20) // (tile * tile))
-
-
 def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> Scene:
     """Open a scene on the grid the model wants: resampled to its training spacing when one is known."""
     if backend.in_channels != 1:
@@ -192,42 +113,6 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> Sce
     return open_scene(path, target_resolution=target_units, **kwargs)
 
 
-class AoiMask:
-    """The AOI polygons (any CRS) rasterised band by band on the scene's read grid: True where a front may be."""
-
-    def __init__(self, aoi: Path, scene: Scene) -> None:
-        import fiona
-        from rasterio.warp import transform_geom
-
-        try:
-            with fiona.open(aoi) as src:
-                src_crs = src.crs_wkt or None
-                geoms = [dict(f.geometry) for f in src if f.geometry is not None]
-        except (fiona.errors.FionaError, OSError) as err:
-            raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
-        geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
-        if not geoms:
-            raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
-        if scene.crs is not None:
-            if src_crs is None:
-                raise GlacierfrontError(
-                    f"{aoi}: has no CRS; give the AOI a CRS so it can be matched to the scene"
-                )
-            geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
-        self.geoms = geoms
-        self.width = scene.width
-        self.transform = scene.resampled_transform
-
-    def __call__(self, row0: int, row1: int) -> np.ndarray:
-        from affine import Affine
-        from rasterio.features import rasterize
-
-        band_transform = self.transform @ Affine.translation(0, row0)
-        return rasterize(
-            self.geoms, out_shape=(row1 - row0, self.width), transform=band_transform, fill=0, default_value=1
-        ).astype(bool)
-
-
 def predict_scene(
     path: str | Path,
     backend: Backend,
@@ -251,7 +136,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         tempfile.TemporaryDirectory(prefix="glacierfront-") as tmp,
     ):
         height, width = scene.height, scene.width
-        tile, overlap = tiling_for(backend, options, height, width)
+        tile, overlap = tiling_for(backend, options.tile, options.overlap, height, width)
         # Whole-scene results live in memory maps: RAM stays flat however large the scene is.
         zones = scratch_array(Path(tmp), "zones", np.uint8, (height, width))
         conf = scratch_array(Path(tmp), "conf", np.uint8, (height, width))
@@ -329,35 +214,3 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             valid_fraction=valid_fraction,
             warnings=warnings,
         )
-
-
-def segment_array(
-    image: np.ndarray,
-    backend: Backend,
-    tile: int | None = None,
-    overlap: int | None = None,
-    batch_size: int | None = None,
-    valid: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Zones and confidence (0..1) for an in-memory (H, W) image already scaled to [0, 1] (e.g. a CaFFe PNG / 255).
-
-    Same tiling and stitching as for scenes; ``valid`` (default: all) marks pixels with data.
-    """
-    height, width = image.shape
-    tile, overlap = tiling_for(backend, PredictOptions(tile=tile, overlap=overlap), height, width)
-    ok_all = np.ones((height, width), bool) if valid is None else np.asarray(valid, bool)
-
-    def read(row0: int, col0: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        out = np.zeros((1, h, w), np.float32)
-        ok = np.zeros((h, w), bool)
-        part = image[row0 : row0 + h, col0 : col0 + w]
-        out[0, : part.shape[0], : part.shape[1]] = part
-        ok[: part.shape[0], : part.shape[1]] = ok_all[row0 : row0 + h, col0 : col0 + w]
-        out[0][~ok] = 0.0
-        return out, ok
-
-    zones = np.zeros((height, width), np.uint8)
-    conf = np.zeros((height, width), np.uint8)
-    seen = np.zeros((height, width), bool)
-    segment(read, height, width, backend, tile, overlap, batch_size or default_batch(tile), zones, conf, seen)
-    return zones, conf.astype(np.float32) / 255.0

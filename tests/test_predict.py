@@ -11,7 +11,8 @@ from fakes import glacier_scene, threshold_model
 from glacierfront.cli import main
 from glacierfront.inference import load_backend
 from glacierfront.io.vectors import read_lines
-from glacierfront.predict import PredictOptions, predict_scene, segment_array
+from glacierfront.predict import PredictOptions, predict_scene
+from glacierfront.segment import segment_array
 
 RES = 20.0
 X0, Y0 = -200_000.0, -2_000_000.0

@@ -1,0 +1,46 @@
+"""Areas of interest: polygons (any CRS) rasterised band by band on a scene's grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from glacierfront.errors import GlacierfrontError
+from glacierfront.io.raster import Scene
+
+
+class AoiMask:
+    """The AOI polygons (any CRS) rasterised band by band on the scene's read grid: True where a front may be."""
+
+    def __init__(self, aoi: Path, scene: Scene) -> None:
+        import fiona
+        from rasterio.warp import transform_geom
+
+        try:
+            with fiona.open(aoi) as src:
+                src_crs = src.crs_wkt or None
+                geoms = [dict(f.geometry) for f in src if f.geometry is not None]
+        except (fiona.errors.FionaError, OSError) as err:
+            raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
+        geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
+        if not geoms:
+            raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
+        if scene.crs is not None:
+            if src_crs is None:
+                raise GlacierfrontError(
+                    f"{aoi}: has no CRS; give the AOI a CRS so it can be matched to the scene"
+                )
+            geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
+        self.geoms = geoms
+        self.width = scene.width
+        self.transform = scene.resampled_transform
+
+    def __call__(self, row0: int, row1: int) -> np.ndarray:
+        from affine import Affine
+        from rasterio.features import rasterize
+
+        band_transform = self.transform @ Affine.translation(0, row0)
+        return rasterize(
+            self.geoms, out_shape=(row1 - row0, self.width), transform=band_transform, fill=0, default_value=1
+        ).astype(bool)
