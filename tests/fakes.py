@@ -92,7 +92,11 @@ def glacier_scene(
 
 
 def caffe_folder(
-    root: Path, n_per_glacier: int = 3, size: int = 64, glaciers: tuple[str, ...] = ("Alpha", "Beta")
+    root: Path,
+    n_per_glacier: int = 3,
+    size: int = 64,
+    glaciers: tuple[str, ...] = ("Alpha", "Beta"),
+    resolution: int = 7,
 ) -> Path:
     """A tiny CaFFe-layout folder of synthetic scenes: rock on top, glacier left, ocean right, a known front.
 
@@ -105,7 +109,7 @@ def caffe_folder(
         (root / sub).mkdir(parents=True, exist_ok=True)
     for g, glacier in enumerate(glaciers):
         for k in range(n_per_glacier):
-            name = f"{glacier}_20{10 + k:02d}-0{g + 1}-15_TSX_7_1_{k:03d}"
+            name = f"{glacier}_20{10 + k:02d}-0{g + 1}-15_TSX_{resolution}_1_{k:03d}"
             col = int(rng.integers(size // 3, 2 * size // 3))
             rows = size // 5
             zones = np.full((size, size), 254, np.uint8)

@@ -151,3 +151,36 @@ def test_torchrun_two_cpu_processes(data, tmp_path):
 def test_config_rejects_unknown_optimizer():
     with pytest.raises(GlacierfrontError, match="--optimizer"):
         replace(TrainConfig(), optimizer="sgd")
+
+
+class ThresholdNet(torch.nn.Module):
+    """Per-pixel brightness classifier standing in for a trained CISNet (rock > glacier > ocean)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from glacierfront.model.config import CISNetConfig
+
+        self.config = CISNetConfig()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        from fakes import GLACIER, OCEAN, ROCK
+
+        from glacierfront.model.config import SAR_MEAN, SAR_STD
+
+        centres = torch.tensor([-100.0, ROCK, GLACIER, OCEAN]).view(1, 4, 1, 1) / 255
+        centres = (centres - SAR_MEAN) / SAR_STD
+        return -((x - centres) ** 2) + self.dummy
+
+
+def test_validation_in_metres_scales_pixels_by_the_names_resolution(tmp_path):
+    from glacierfront.io.caffe import list_split
+    from glacierfront.train.validate import validate
+
+    folder = caffe_folder(tmp_path / "caffe", size=128, resolution=20)
+    items = list(list_split(folder, "train"))
+    px = validate(ThresholdNet(), items, torch.device("cpu"), min_length_px=2.0)
+    m = validate(ThresholdNet(), items, torch.device("cpu"), min_length_px=2.0, metres=True)
+    assert px["val_mde_px"] < 2.0 and px["val_miou"] > 0.5
+    assert m["val_mde_m"] == pytest.approx(m["val_mde_px"] * 20)
+    assert px["val_mde_m"] is None  # pixel mode never claims metres

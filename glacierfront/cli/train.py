@@ -50,6 +50,9 @@ def train(
     max_steps: int | None = typer.Option(
         None, "--max-steps-per-epoch", help="Cap steps per epoch (quick runs)."
     ),
+    val_metres: bool = typer.Option(
+        False, "--val-metres", help="Validation MDE in metres (full CaFFe; names carry the pixel spacing)."
+    ),
     seed: int = typer.Option(0, help="Random seed (split, pairing, augmentation, init)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -84,7 +87,7 @@ def train(
             encoder_weights=str(encoder_weights) if encoder_weights else None, patch=patch, batch_size=batch_size,
             workers=workers, epochs=epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
             weight_decay=weight_decay, precision=precision, compile=compile_, max_steps_per_epoch=max_steps,
-            seed=seed, device=device,
+            seed=seed, device=device, val_metres=val_metres,
         )  # fmt: skip
     trainer = Trainer(config, resume=resume is not None, quiet=quiet)
     console = Console(stderr=True, quiet=quiet or not trainer.main)

@@ -51,6 +51,7 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap for quick runs and tests
     # validation: MDE in pixels of the image grid with CaFFe's pixel-mode minimum front length
     val_min_length_px: float = 2.0
+    val_metres: bool = False  # full CaFFe: MDE in metres and the 750 m rule, from each name's resolution
     seed: int = 0
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)

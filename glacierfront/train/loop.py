@@ -29,7 +29,7 @@ from glacierfront.train.validate import validate
 
 METRIC_FIELDS = [
     "epoch", "train_loss", "seg_loss", "chg_loss", "w_seg", "w_chg", "lr",
-    "val_miou", "val_mde_px", "val_no_front", "samples_per_s", "seconds",
+    "val_miou", "val_mde_px", "val_mde_m", "val_no_front", "samples_per_s", "seconds",
 ]  # fmt: skip
 
 
@@ -272,7 +272,14 @@ class Trainer:
         row["seconds"] = seconds
         if self.main:
             row.update(
-                validate(self.model, self.val_items, self.device, self.cfg.val_min_length_px, self.amp_dtype)
+                validate(
+                    self.model,
+                    self.val_items,
+                    self.device,
+                    self.cfg.val_min_length_px,
+                    self.amp_dtype,
+                    metres=self.cfg.val_metres,
+                )
             )
             self._keep_best(row)
             self._log(row)
@@ -309,9 +316,10 @@ class Trainer:
         else:
             self.since_best += 1
         # last.pt first: if best.pt's write is interrupted, the run can still resume.
-        self.save("last.pt", {"val": {k: row.get(k) for k in ("val_miou", "val_mde_px", "val_no_front")}})
+        val = {"val": {k: row.get(k) for k in ("val_miou", "val_mde_px", "val_mde_m", "val_no_front")}}
+        self.save("last.pt", val)
         if improved:
-            self.save("best.pt", {"val": {k: row.get(k) for k in ("val_miou", "val_mde_px", "val_no_front")}})
+            self.save("best.pt", val)
 
     def _log(self, row: dict[str, Any]) -> None:
         metrics = self.out / "metrics.csv"

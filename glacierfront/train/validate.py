@@ -36,17 +36,22 @@ def validate(
     min_length_px: float,
     autocast_dtype: torch.dtype | None = None,
     batch_size: int | None = None,
+    metres: bool = False,
 ) -> dict[str, float | None]:
     """mIoU over the 4 zone classes (NA included, CaFFe's convention) and the pooled front MDE in pixels,
     scored exactly as ``glacierfront evaluate --pixels`` does."""
     was_training = model.training
     model.eval()
     backend = live_backend(model, device, autocast_dtype)
-    options = CaffeOptions(pixels=True, min_length_px=min_length_px, batch_size=batch_size)
+    # Metres need the true pixel spacing in the names (full CaFFe); resized data such as caffe256 uses px.
+    options = CaffeOptions(
+        pixels=not metres, min_length_px=None if metres else min_length_px, batch_size=batch_size
+    )
     result = score_model(items, backend, options)
     model.train(was_training)
     return {
         "val_miou": result["zones"]["mean"]["iou"],
         "val_mde_px": result["mde_px"],
+        "val_mde_m": result["mde_m"],
         "val_no_front": result["n_no_front"],
     }
