@@ -11,7 +11,7 @@ from torch import nn
 
 from glacierfront.model.bottleneck import ASPP
 from glacierfront.model.config import CISNetConfig
-from glacierfront.model.decoder import DECODERS
+from glacierfront.model.decoder import Decoder
 from glacierfront.model.encoder import ConvNeXtV2Encoder
 from glacierfront.model.heads import ChangeHead, SegmentationHead
 
@@ -38,8 +38,9 @@ class CISNet(nn.Module):
         self.encoder = ConvNeXtV2Encoder(config.encoder, config.in_channels, config.drop_path)
         widths = config.widths
         self.bottleneck = ASPP(widths[3])
-        decoder_cls = DECODERS[config.decoder]
-        self.decoder = decoder_cls(self.bottleneck.out_channels, (widths[2], widths[1], widths[0]))
+        self.decoder = Decoder(
+            self.bottleneck.out_channels, (widths[2], widths[1], widths[0]), config.decoder
+        )
         self.head = SegmentationHead(self.decoder.out_channels, config.num_classes)
         self.change_head = ChangeHead(self.bottleneck.out_channels) if config.change_branch else None
 
