@@ -82,6 +82,7 @@ LINE_SCHEMA = {
     "sensor": "str",
     "model": "str",
     "model_sha256": "str",
+    "resolution_m": "float",  # pixel spacing the front was traced at; evaluate samples lines from it
     "length_m": "float",
     "confidence": "float",
 }
@@ -188,6 +189,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             **acquisition(path.stem, scene.dataset.tags()),
             "model": backend.path.name,
             "model_sha256": backend.sha256,
+            "resolution_m": None if resolution_m is None else round(resolution_m, 3),
         }
         if zones_path is not None:
             from glacierfront.io.zonemap import NODATA, write_zones
