@@ -53,6 +53,7 @@ def make_scene(path: Path, size: int, block_rows: int = 1024) -> Path:
 def child(args: argparse.Namespace) -> None:
     from glacierfront.inference import load_backend
     from glacierfront.predict import PredictOptions, predict_scene
+    from glacierfront.segment import default_batch, tiling_for
 
     setting = json.loads(args.setting)
     backend = load_backend(args.model, "cpu")
@@ -63,8 +64,9 @@ def child(args: argparse.Namespace) -> None:
     result = predict_scene(args.scene, backend, opts)
     seconds = time.perf_counter() - start
     h, w = result.shape
+    tile, overlap = tiling_for(backend, opts.tile, opts.overlap, h, w)
     print(json.dumps({"seconds": seconds, "mpx_s": h * w / seconds / 1e6, "tiles": result.tiles,
-                      "tile": opts.tile or backend.tile_size, "batch": opts.batch_size,
+                      "tile": tile, "overlap": overlap, "batch": opts.batch_size or default_batch(tile),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "backend": backend.name, "lines": len(result.lines)}))  # fmt: skip
 

@@ -55,7 +55,7 @@ class Backend:
 
     @property
     def tile_size(self) -> int:
-        return int(self.metadata.get("tile_size") or 1024)
+        return int(self.metadata.get("tile_size") or 512)
 
     @property
     def sha256(self) -> str:

@@ -54,9 +54,12 @@ def segment(
                 images = np.stack([img for (img, _), keep in zip(reads, has_data) if keep])
                 probs[has_data] = backend.predict(images)
             for band in stitcher.add_batch([(row0, c) for c in batch], probs):
-                rows = band.probs.shape[1]
-                zones[band.row0 : band.row0 + rows] = band.probs.argmax(axis=0)
-                confidence[band.row0 : band.row0 + rows] = np.rint(band.probs.max(axis=0) * 255)
+                # A few rows at a time: argmax/max temporaries of a whole band are several times its size.
+                for r in range(0, band.probs.shape[1], 32):
+                    block = band.probs[:, r : r + 32]
+                    out = slice(band.row0 + r, band.row0 + r + block.shape[1])
+                    zones[out] = block.argmax(axis=0)
+                    confidence[out] = np.rint(block.max(axis=0) * 255)
                 release(zones, confidence, valid)
             count += len(batch)
             if on_tiles:

@@ -18,7 +18,7 @@ from glacierfront.model.config import SAR_MEAN, SAR_STD, ZONE_CLASSES, CISNetCon
 
 FORMAT = "glacierfront-checkpoint"
 FORMAT_VERSION = 1
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 512
 
 
 def default_metadata(config: CISNetConfig) -> dict[str, Any]:
