@@ -53,7 +53,11 @@ def make_scene(path: Path, size: int, block_rows: int = 1024) -> Path:
 def child(args: argparse.Namespace) -> None:
     from glacierfront.inference import load_backend
     from glacierfront.predict import PredictOptions, predict_scene
-    from glacierfront.segment import default_batch, tiling_for
+
+    try:
+        from glacierfront.segment import default_batch, tiling_for
+    except ImportError:  # an older glacierfront on PYTHONPATH, for before/after tables
+        default_batch = tiling_for = None
 
     setting = json.loads(args.setting)
     backend = load_backend(args.model, "cpu")
@@ -64,9 +68,13 @@ def child(args: argparse.Namespace) -> None:
     result = predict_scene(args.scene, backend, opts)
     seconds = time.perf_counter() - start
     h, w = result.shape
-    tile, overlap = tiling_for(backend, opts.tile, opts.overlap, h, w)
+    if tiling_for is None:
+        tile, overlap, batch = opts.tile or backend.tile_size, opts.overlap, opts.batch_size
+    else:
+        tile, overlap = tiling_for(backend, opts.tile, opts.overlap, h, w)
+        batch = opts.batch_size or default_batch(tile)
     print(json.dumps({"seconds": seconds, "mpx_s": h * w / seconds / 1e6, "tiles": result.tiles,
-                      "tile": tile, "overlap": overlap, "batch": opts.batch_size or default_batch(tile),
+                      "tile": tile, "overlap": overlap, "batch": batch,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "backend": backend.name, "lines": len(result.lines)}))  # fmt: skip
 
