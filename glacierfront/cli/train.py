@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from glacierfront.errors import GlacierfrontError
 from glacierfront.train.config import TrainConfig
 
+DEFAULT_EPOCHS = 150
+
 
 def _list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -31,7 +33,7 @@ def train(
     encoder_weights: Path | None = typer.Option(
         None, help="Official ConvNeXt V2 checkpoint for the encoder."
     ),
-    epochs: int = typer.Option(150, help="Maximum epochs."),
+    epochs: int = typer.Option(DEFAULT_EPOCHS, help="Maximum epochs (with --resume: the new total)."),
     patience: int = typer.Option(30, help="Early stopping: epochs without a better validation mIoU."),
     batch_size: int = typer.Option(16, help="Pairs per step (per process under torchrun)."),
     patch: int = typer.Option(256, help="Training patch size in px (multiple of 32)."),
@@ -74,7 +76,8 @@ def train(
             )
         config = TrainConfig.load(config_path)
         config.out = str(resume)
-        config.epochs = max(config.epochs, epochs) if epochs != 150 else config.epochs
+        if epochs != DEFAULT_EPOCHS:  # --epochs given with --resume: train up to that many epochs in all
+            config.epochs = epochs
     else:
         if data is None or out is None:
             raise GlacierfrontError("give --data CAFFE_DIR and --out RUN_DIR (or --resume RUN_DIR)")
