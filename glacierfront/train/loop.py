@@ -84,6 +84,7 @@ class Trainer:
             num_workers=config.workers,
             drop_last=len(self.sampler) >= 2 * config.batch_size,  # BatchNorm dislikes a last batch of 1
             pin_memory=self.device.type == "cuda",
+            worker_init_fn=_ignore_stop_signals,
         )
 
         model = CISNet(config.model_config())
@@ -243,24 +244,32 @@ class Trainer:
         started, samples = time.perf_counter(), 0
         sums = {"train_loss": 0.0, "seg_loss": 0.0, "chg_loss": 0.0}
         steps = 0
-        for (x1, z1), (x2, z2) in self.loader:
-            if steps >= self.steps_per_epoch:
-                break
+        try:
+            for (x1, z1), (x2, z2) in self.loader:
+                if steps >= self.steps_per_epoch:
+                    break
+                if self._stop_signal is not None:
+                    return None
+                loss, parts = self._step(x1, z1, x2, z2)
+                if not math.isfinite(loss):
+                    raise GlacierfrontError(
+                        f"the loss became {loss} at epoch {epoch + 1}, step {steps + 1}; training stopped and the last "
+                        f"good checkpoint kept ({self.out / 'last.pt'}); lower --lr-max or check the data"
+                    )
+                sums["train_loss"] += loss
+                for key, value in parts.items():
+                    sums[key] += value
+                steps += 1
+                samples += x1.shape[0]
+                if on_step and self.main:
+                    on_step(
+                        epoch, steps, self.steps_per_epoch, loss, samples / (time.perf_counter() - started)
+                    )
+        except RuntimeError:
+            # A worker killed by the same signal that is stopping us: stop cleanly, not with its error.
             if self._stop_signal is not None:
                 return None
-            loss, parts = self._step(x1, z1, x2, z2)
-            if not math.isfinite(loss):
-                raise GlacierfrontError(
-                    f"the loss became {loss} at epoch {epoch + 1}, step {steps + 1}; training stopped and the last "
-                    f"good checkpoint kept ({self.out / 'last.pt'}); lower --lr-max or check the data"
-                )
-            sums["train_loss"] += loss
-            for key, value in parts.items():
-                sums[key] += value
-            steps += 1
-            samples += x1.shape[0]
-            if on_step and self.main:
-                on_step(epoch, steps, self.steps_per_epoch, loss, samples / (time.perf_counter() - started))
+            raise
         seconds = time.perf_counter() - started
         self.epoch += 1
         row: dict[str, Any] = {"epoch": self.epoch, **{k: v / max(steps, 1) for k, v in sums.items()}}
@@ -335,6 +344,13 @@ class Trainer:
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C / SIGTERM to the main process, which saves last.pt and shuts them down
+    (a terminal sends Ctrl-C to the whole process group, and `pkill -f` matches the workers too)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _fmt(value: Any) -> str:
