@@ -14,6 +14,7 @@ from glacierfront.io.zonemap import ZONE_COLOURS
 from glacierfront.vectors import FrontLine
 
 MAX_SIDE_PX = 1600
+MIN_SIDE_PX = 768
 ZONE_ALPHA = 0.35
 FRONT_RGB = (230, 30, 30)
 
@@ -48,11 +49,20 @@ def render_quicklook(
     tint = palette[small_zones]
     blend = np.where(small_valid[..., None], (1 - ZONE_ALPHA) * rgb + ZONE_ALPHA * tint, rgb * 0.5)
     img = Image.fromarray(np.clip(blend, 0, 255).astype(np.uint8), mode="RGB")
+    # Small scenes are enlarged (whole pixels, no smoothing) so the picture and its legend stay readable.
+    zoom = max(1, MIN_SIDE_PX // max(h, w))
+    if zoom > 1:
+        img = img.resize((w * zoom, h * zoom), Image.NEAREST)
+        h, w = h * zoom, w * zoom
     draw = ImageDraw.Draw(img)
     inverse = ~scene.resampled_transform
     for line in lines:
         xy = [inverse @ pt for pt in line.geometry.coords]
-        draw.line([(x / step, y / step) for x, y in xy], fill=FRONT_RGB, width=max(2, min(h, w) // 300))
+        draw.line(
+            [(x * zoom / step, y * zoom / step) for x, y in xy],
+            fill=FRONT_RGB,
+            width=max(2, min(h, w) // 300),
+        )
     legend = f"{title}  front: red ({len(lines)} lines)  rock: brown  glacier: white  ocean: blue"
     draw.rectangle([0, 0, min(w, 8 + 6 * len(legend)), 14], fill=(0, 0, 0))
     draw.text((4, 2), legend, fill=(255, 255, 255))

@@ -1,0 +1,38 @@
+"""The shipped default model and sample scene: intact, documented, and finding the sample's calving front."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glacierfront.data import SAMPLE_DIR
+from glacierfront.evaluate import evaluate_vectors
+from glacierfront.inference import MODELS_DIR, default_model_path, load_backend
+from glacierfront.io.checksum import verify_listed_checksum
+from glacierfront.io.vectors import write_lines
+from glacierfront.model.info import describe_model
+from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
+
+SCENE = SAMPLE_DIR / "JAC_2013-09-08_TSX_6_1_005.tif"
+
+
+def test_shipped_models_match_their_listed_checksums():
+    for name in ("cisnet-atto-caffe256.onnx", "cisnet-atto-caffe256.pt"):
+        assert verify_listed_checksum(MODELS_DIR / name) is True
+
+
+def test_default_model_metadata_names_its_training_data():
+    facts = describe_model(default_model_path())
+    assert facts["config"]["encoder"] == "atto" and facts["classes"] == ["na", "rock", "glacier", "ocean"]
+    assert "caffe256" in facts["training_data"]
+    assert facts["metadata"]["train_config"]["seed"] == 0
+
+
+def test_default_model_finds_the_sample_front(tmp_path):
+    result = predict_scene(
+        SCENE, load_backend(default_model_path()), PredictOptions(aoi=SAMPLE_DIR / "aoi.gpkg")
+    )
+    assert result.lines and result.crs.to_epsg() == 3413
+    out = write_lines(tmp_path / "fronts.gpkg", result.records(), result.crs, LINE_SCHEMA)
+    scores = evaluate_vectors(out, SAMPLE_DIR / "reference_front.gpkg", match="all")
+    # Nominal 60 m pixels: within about 5 px of the labelled front on average.
+    assert np.isfinite(scores["mde"]) and scores["mde"] < 300.0
