@@ -11,7 +11,7 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry import LineString, MultiLineString
 
-GLACIER = 2
+from glacierfront.fronts import front_codes
 
 
 @dataclass
@@ -25,17 +25,6 @@ class FrontLine:
 # Pixel-edge of each glacier-neighbour code bit: (code bit, edge start corner, edge end corner), corners
 # relative to the front pixel's top-left corner in (col, row).
 _EDGE_OF_BIT = ((1, (1, 0), (1, 1)), (2, (0, 0), (0, 1)), (4, (0, 1), (1, 1)), (8, (0, 0), (1, 0)))
-
-
-def front_codes(front: np.ndarray, zones: np.ndarray) -> np.ndarray:
-    """For each front pixel, which 4-neighbours are glacier: bit 0 right, 1 left, 2 below, 3 above."""
-    glacier = zones == GLACIER
-    code = np.zeros(front.shape, np.uint8)
-    code[:, :-1] |= glacier[:, 1:] * np.uint8(1)
-    code[:, 1:] |= glacier[:, :-1] * np.uint8(2)
-    code[:-1, :] |= glacier[1:, :] * np.uint8(4)
-    code[1:, :] |= glacier[:-1, :] * np.uint8(8)
-    return np.where(front, code, 0).astype(np.uint8)
 
 
 def _segments(rows: np.ndarray, cols: np.ndarray, codes: np.ndarray, pieces: np.ndarray):
