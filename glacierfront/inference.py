@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.checksum import sha256_file, verify_listed_checksum
+from glacierfront.io.checksum import CHECKSUM_FILE, sha256_file, verify_listed_checksum
 from glacierfront.model.config import SAR_MEAN, SAR_STD, CISNetConfig
 from glacierfront.model.info import model_kind
 
@@ -83,10 +83,12 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
         raise GlacierfrontError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
     path = Path(path)
     kind = model_kind(path)
-    verify_listed_checksum(path)
-    if kind == "onnx":
-        return _onnx_backend(path, device)
-    return _torch_backend(path, device)
+    # Hash once: the same digest verifies a listed model and is reported as model_sha256 on every line.
+    digest = sha256_file(path) if (path.parent / CHECKSUM_FILE).is_file() else None
+    verify_listed_checksum(path, digest)
+    backend = _onnx_backend(path, device) if kind == "onnx" else _torch_backend(path, device)
+    backend._sha256 = digest
+    return backend
 
 
 def _onnx_backend(path: Path, device: str) -> Backend:

@@ -19,11 +19,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 CHECKSUM_FILE = "SHA256SUMS"
 
 
-def verify_listed_checksum(path: str | Path) -> bool | None:
+def verify_listed_checksum(path: str | Path, digest: str | None = None) -> bool | None:
     """Check ``path`` against a SHA256SUMS file beside it (``sha256sum`` format), as models/ ships.
 
     Returns True when listed and matching, None when not listed; a mismatch raises: a damaged or swapped
-    model must never load silently.
+    model must never load silently. ``digest`` is the file's sha256 when the caller has it already.
     """
     path = Path(path)
     sums = path.parent / CHECKSUM_FILE
@@ -32,7 +32,7 @@ def verify_listed_checksum(path: str | Path) -> bool | None:
     for line in sums.read_text().splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("*") == path.name:
-            actual = sha256_file(path)
+            actual = digest or sha256_file(path)
             if actual != parts[0].lower():
                 raise GlacierfrontError(
                     f"{path}: sha256 {actual[:12]}... does not match {sums} ({parts[0][:12]}...); "

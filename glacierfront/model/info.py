@@ -48,11 +48,12 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         meta = read_onnx_metadata(path)
         config = meta.pop("config")
         extra = {"source_sha256": meta.pop("source_sha256", None)}
+    digest = sha256_file(path)
     return {
         "path": str(path),
         "kind": kind,
-        "sha256": sha256_file(path),
-        "checksum_verified": verify_listed_checksum(path),
+        "sha256": digest,
+        "checksum_verified": verify_listed_checksum(path, digest),
         "size_bytes": path.stat().st_size,
         "config": config,
         "classes": meta.pop("classes", None),
