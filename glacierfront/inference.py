@@ -10,7 +10,7 @@ import numpy as np
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.checksum import CHECKSUM_FILE, sha256_file, verify_listed_checksum
-from glacierfront.model.config import SAR_MEAN, SAR_STD, CISNetConfig
+from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, CISNetConfig
 from glacierfront.model.info import model_kind
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -55,7 +55,7 @@ class Backend:
 
     @property
     def tile_size(self) -> int:
-        return int(self.metadata.get("tile_size") or 512)
+        return int(self.metadata.get("tile_size") or DEFAULT_TILE)
 
     @property
     def sha256(self) -> str:

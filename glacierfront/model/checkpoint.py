@@ -14,11 +14,10 @@ import torch
 from glacierfront import __version__
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.atomic import atomic_path
-from glacierfront.model.config import SAR_MEAN, SAR_STD, ZONE_CLASSES, CISNetConfig
+from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, ZONE_CLASSES, CISNetConfig
 
 FORMAT = "glacierfront-checkpoint"
 FORMAT_VERSION = 1
-DEFAULT_TILE = 512
 
 
 def default_metadata(config: CISNetConfig) -> dict[str, Any]:

@@ -26,6 +26,9 @@ ZONE_CLASSES = ("na", "rock", "glacier", "ocean")
 SAR_MEAN = 0.3047
 SAR_STD = 0.3219
 
+# Recommended inference tile (px) written into model metadata: 512 keeps the stitcher's row buffer small.
+DEFAULT_TILE = 512
+
 
 @dataclass(frozen=True)
 class CISNetConfig:

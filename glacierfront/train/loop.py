@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.caffe import list_split
 from glacierfront.model import CISNet, load_checkpoint, load_encoder_weights, save_checkpoint
-from glacierfront.model.checkpoint import DEFAULT_TILE
+from glacierfront.model.config import DEFAULT_TILE
 from glacierfront.train.config import TrainConfig
 from glacierfront.train.data import CaffePatches, PairDataset, PairSampler, change_label, split_train_val
 from glacierfront.train.losses import AdaptiveJointLoss, change_loss, param_groups, segmentation_loss

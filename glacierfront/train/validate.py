@@ -10,7 +10,7 @@ import torch
 
 from glacierfront.evaluate_caffe import CaffeOptions, score_model
 from glacierfront.inference import Backend
-from glacierfront.model.checkpoint import DEFAULT_TILE
+from glacierfront.model.config import DEFAULT_TILE
 
 
 def live_backend(model: torch.nn.Module, device: torch.device, autocast_dtype: torch.dtype | None) -> Backend:
