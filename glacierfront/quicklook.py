@@ -40,8 +40,7 @@ def render_quicklook(
     chunk = max(1, 4_000_000 // (step * width))
     for r0 in range(0, h, chunk):
         rows = min(chunk, h - r0)
-        image, _ = _decimated_rows(scene, r0 * step, rows, step, width)
-        grey[r0 : r0 + rows] = image
+        grey[r0 : r0 + rows] = _decimated_rows(scene, r0 * step, rows, step, width)
     rgb = np.repeat((grey * 255)[..., None], 3, axis=2)
     palette = np.zeros((256, 3), dtype=np.float32)
     for cls, colour in ZONE_COLOURS.items():
@@ -72,9 +71,7 @@ def render_quicklook(
     return path
 
 
-def _decimated_rows(
-    scene: Scene, row0: int, rows: int, step: int, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every ``step``-th pixel of ``rows`` decimated rows starting at grid row ``row0``."""
-    image, ok = scene.read_window(row0, 0, rows * step, width)
-    return image[0, ::step, ::step][:rows], ok[::step, ::step][:rows]
+def _decimated_rows(scene: Scene, row0: int, rows: int, step: int, width: int) -> np.ndarray:
+    """Every ``step``-th pixel of ``rows`` decimated rows starting at grid row ``row0`` (scaled to [0, 1])."""
+    image, _ = scene.read_window(row0, 0, rows * step, width)
+    return image[0, ::step, ::step][:rows]
