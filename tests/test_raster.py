@@ -11,7 +11,7 @@ import rasterio
 from affine import Affine
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.raster import open_scene, stats_shape
+from glacierfront.io.raster import TRAIN_STATS, open_scene, stats_shape
 
 PIXEL_M = 10.0
 ORIGIN = Affine(PIXEL_M, 0, -1_500_000, 0, -PIXEL_M, 500_000)  # polar stereographic, 10 m pixels
@@ -150,32 +150,34 @@ def test_band_and_bands_together_is_an_error(rgb_path) -> None:
 # -- scaling and validity -------------------------------------------------------------------------------
 
 
-def test_uint16_scene_gets_2_to_98_percentile_stretch(tmp_path, rng) -> None:
+def test_uint16_scene_gets_0_5_to_99_5_percentile_stretch(tmp_path, rng) -> None:
     data = rng.integers(0, 5000, (60, 70)).astype(np.uint16)
-    data[0, :5] = 65000  # bright outliers must not squash the stretch
-    low, high = np.percentile(data, [2, 98])
+    data[0, :5] = 65000  # bright outliers (0.12 % of the pixels) must not squash the stretch
+    low, high = np.percentile(data, [0.5, 99.5])
     with open_scene(write_tif(tmp_path / "u16.tif", data)) as scene:
         assert (scene.scale_low, scene.scale_high) == pytest.approx((low, high))
+        assert scene.conversion is None and scene.scaling_note.startswith("uint16 taken as amplitude")
         image, valid = read_all(scene)
     np.testing.assert_allclose(image[0], np.clip((data - low) / (high - low), 0, 1), atol=1e-6)
     assert image[0, 0, 0] == 1.0 and valid.all()
 
 
-def test_float_db_scene_with_nodata_and_nan_marks_them_invalid(tmp_path, rng) -> None:
+def test_float_db_scene_with_nodata_and_nan_is_converted_to_amplitude(tmp_path, rng) -> None:
     data = rng.uniform(-40, 10, (50, 50)).astype(np.float32)
     data[10:20, 10:20] = -9999.0
     data[30, 30] = np.nan
     path = write_tif(tmp_path / "db.tif", data, nodata=-9999.0)
     keep = (data != -9999.0) & np.isfinite(data)
-    low, high = np.percentile(data[keep], [2, 98])
+    amplitude = 10.0 ** (data.astype(np.float64) / 20.0)
+    low, high = np.percentile(amplitude[keep], [0.5, 99.5])
     with open_scene(path) as scene:
-        assert scene.nodata == -9999.0 and scene.dtype == "float32"
-        # The stretch ignores nodata: otherwise -9999 would be the 2nd percentile.
+        assert scene.nodata == -9999.0 and scene.dtype == "float32" and scene.conversion == "db"
+        # The stretch ignores nodata: otherwise 10^(-9999/20) = 0 would be the low end.
         assert (scene.scale_low, scene.scale_high) == pytest.approx((low, high), rel=1e-5)
         image, valid = read_all(scene)
     np.testing.assert_array_equal(valid, keep)
     assert (image[0][~keep] == 0).all() and np.isfinite(image).all()
-    expected = np.clip((data[keep] - low) / (high - low), 0, 1)
+    expected = np.clip((amplitude[keep] - low) / (high - low), 0, 1)
     np.testing.assert_allclose(image[0][keep], expected, atol=1e-5)
 
 
@@ -187,10 +189,12 @@ def test_uint8_nodata_zero_is_invalid(tmp_path) -> None:
     assert not valid[:, :2].any() and valid[:, 2:].all()
 
 
-def test_percentile_statistics_come_from_a_decimated_read(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_percentile_statistics_come_from_a_decimated_read(tmp_path, monkeypatch, dtype) -> None:
     assert stats_shape(20_000, 5_000) == (1000, 250)
     assert stats_shape(300, 200) == (300, 200)
-    path = write_tif(tmp_path / "tall.tif", np.arange(3000 * 20, dtype=np.uint16).reshape(3000, 20))
+    data = np.arange(3000 * 20).reshape(3000, 20).astype(dtype)
+    path = write_tif(tmp_path / "tall.tif", data)
     shapes = []
     real_read = rasterio.io.DatasetReader.read
 
@@ -200,6 +204,7 @@ def test_percentile_statistics_come_from_a_decimated_read(tmp_path, monkeypatch)
 
     monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
     open_scene(path).close()
+    # One read serves both the dB check (floats) and the stretch.
     assert shapes == [(1, 1000, 6)]
 
 
@@ -224,7 +229,20 @@ def test_percentile_scaling_takes_custom_percentiles(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "scaling", ["gamma", "minmax:5", "minmax:3,1", "percentile:0,150", "none:2", "minmax"]
+    "scaling",
+    [
+        "gamma",
+        "minmax:5",
+        "minmax:3,1",
+        "percentile:0,150",
+        "none:2",
+        "minmax",
+        "db+",
+        "db+gamma",
+        "log+percentile",
+        "gain:42",
+        "gain:high",
+    ],
 )
 def test_bad_scaling_spec_is_a_one_line_error_naming_the_file(tmp_path, scaling) -> None:
     path = write_tif(tmp_path / "bad.tif", np.zeros((4, 4), np.float32))
@@ -237,6 +255,136 @@ def test_all_nodata_scene_cannot_be_stretched(tmp_path) -> None:
     path = write_tif(tmp_path / "empty.tif", np.full((5, 5), -1, np.int16), nodata=-1)
     with pytest.raises(GlacierfrontError, match=r"empty\.tif: no valid pixels"):
         open_scene(path)
+
+
+# -- what the values are: amplitude, dB, power --------------------------------------------------------
+
+
+@pytest.fixture
+def amplitude(rng) -> np.ndarray:
+    """SAR-like amplitude: a long bright tail, calibrated so that dB values are mostly negative; a NaN hole."""
+    amp = (rng.gamma(2.0, 0.05, (80, 90)) + 1e-3).astype(np.float32)
+    amp[:6, :7] = np.nan
+    return amp
+
+
+def read_scaled(path: Path, scaling: str = "auto") -> tuple[np.ndarray, np.ndarray, str | None, str]:
+    with open_scene(path, scaling=scaling) as scene:
+        image, valid = read_all(scene)
+        return image[0], valid, scene.conversion, scene.scaling_note
+
+
+@pytest.mark.parametrize(
+    "to_db",
+    [lambda a: 20 * np.log10(a), lambda a: 10 * np.log10(a.astype(np.float64) ** 2)],
+    ids=["amplitude dB", "power dB"],
+)
+def test_db_scene_reads_as_the_amplitude_scene(tmp_path, amplitude, to_db) -> None:
+    amp_image, amp_valid, amp_conv, _ = read_scaled(write_tif(tmp_path / "amp.tif", amplitude))
+    db = to_db(amplitude).astype(np.float32)
+    assert np.nanmedian(db) < 0
+    db_path = write_tif(tmp_path / "db.tif", db)
+    image, valid, conversion, note = read_scaled(db_path)
+    assert amp_conv is None and conversion == "db"
+    assert note.startswith("float32 dB detected") and "\n" not in note
+    np.testing.assert_array_equal(valid, amp_valid)
+    assert not valid[:6, :7].any() and (image[:6, :7] == 0).all()
+    np.testing.assert_allclose(image, amp_image, atol=1e-4)
+    # Not vacuous: a stretch of the dB values themselves (what auto did before) is far from it.
+    raw_db, *_ = read_scaled(db_path, "percentile:0.5,99.5")
+    assert np.abs(raw_db - amp_image)[valid].mean() > 0.1
+
+
+def test_float_amplitude_is_not_taken_for_db(tmp_path, amplitude) -> None:
+    # Mostly nodata (tagged -9999) and a few slightly negative, noise-subtracted values: still amplitude.
+    data = np.nan_to_num(amplitude, nan=0.01)
+    data[:, :50] = -9999.0
+    data[60:, 60:65] = -0.002
+    image, valid, conversion, note = read_scaled(write_tif(tmp_path / "amp.tif", data, nodata=-9999.0))
+    assert conversion is None and note.startswith("float32 taken as amplitude")
+    keep = data != -9999.0
+    np.testing.assert_array_equal(valid, keep)
+    low, high = np.percentile(data[keep].astype(np.float64), [0.5, 99.5])
+    np.testing.assert_allclose(image[keep], np.clip((data[keep] - low) / (high - low), 0, 1), atol=1e-5)
+
+
+def test_uint16_amplitude_does_not_depend_on_the_dn_scale(tmp_path, rng) -> None:
+    v = rng.integers(1, 256, (70, 60)).astype(np.uint16)
+    v[:, :4] = 0
+    full, valid_full, *_ = read_scaled(write_tif(tmp_path / "full.tif", v * 257, nodata=0))
+    low_range, valid_low, *_ = read_scaled(write_tif(tmp_path / "dn.tif", v * 40, nodata=0))
+    from_float, *_ = read_scaled(write_tif(tmp_path / "amp.tif", v.astype(np.float32) / 255 * 0.37, nodata=0))
+    np.testing.assert_array_equal(valid_full, v > 0)
+    np.testing.assert_array_equal(valid_low, v > 0)
+    np.testing.assert_allclose(low_range, full, atol=1e-5)
+    np.testing.assert_allclose(from_float, full, atol=1e-5)
+
+
+def test_positive_db_is_not_detected_but_db_mode_converts_it(tmp_path, amplitude) -> None:
+    dn_db = (20 * np.log10(amplitude * 1000)).astype(np.float32)  # dB of raw DN: mostly positive
+    path = write_tif(tmp_path / "dndb.tif", dn_db)
+    assert read_scaled(path)[2] is None
+    image, _, conversion, note = read_scaled(path, "db")
+    amp_image, *_ = read_scaled(write_tif(tmp_path / "amp.tif", amplitude))
+    assert conversion == "db" and "--scaling db" in note
+    np.testing.assert_allclose(image, amp_image, atol=1e-4)
+
+
+def test_power_mode_takes_the_square_root(tmp_path, amplitude) -> None:
+    power = write_tif(tmp_path / "pow.tif", amplitude**2)
+    amp_image, *_ = read_scaled(write_tif(tmp_path / "amp.tif", amplitude))
+    image, _, conversion, _ = read_scaled(power, "power")
+    assert conversion == "power"
+    np.testing.assert_allclose(image, amp_image, atol=1e-4)
+    # Power is not told apart from amplitude by auto: it stays what it is, squared contrast and all.
+    assert read_scaled(power)[2] is None
+
+
+@pytest.mark.parametrize(
+    ("scaling", "convert", "low_high"),
+    [
+        ("percentile", None, lambda x: np.percentile(x, [2, 98])),  # explicit: the dB values as they are
+        ("amplitude+percentile:1,99", None, lambda x: np.percentile(x, [1, 99])),
+        ("db+percentile:1,99", "db", lambda x: np.percentile(10 ** (x / 20), [1, 99])),
+        ("db+minmax:0,0.5", "db", lambda x: (0.0, 0.5)),
+        ("db+gain:99", "db", lambda x: (0.0, np.percentile(10 ** (x / 20), 99) / TRAIN_STATS["99"])),
+        ("minmax:-30,0", None, lambda x: (-30.0, 0.0)),
+    ],
+)
+def test_explicit_modes_on_db_data_are_honoured(tmp_path, amplitude, scaling, convert, low_high) -> None:
+    db = (20 * np.log10(amplitude)).astype(np.float32)
+    image, valid, conversion, _ = read_scaled(write_tif(tmp_path / "db.tif", db), scaling)
+    x = db.astype(np.float64)
+    low, high = low_high(x[valid])
+    values = 10 ** (x / 20) if convert == "db" else x
+    assert conversion == convert
+    np.testing.assert_allclose(image[valid], np.clip((values[valid] - low) / (high - low), 0, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("stat", ["mean", "99.5", "95"])
+def test_gain_puts_the_statistic_where_the_training_data_have_it(tmp_path, amplitude, stat) -> None:
+    path = write_tif(tmp_path / "amp.tif", amplitude)
+    with open_scene(path, scaling=f"gain:{stat}") as scene:
+        image, ok = read_all(scene)
+        np.testing.assert_array_equal(ok, np.isfinite(amplitude))
+        x = amplitude[ok].astype(np.float64)
+        value = x.mean() if stat == "mean" else np.percentile(x, float(stat))
+        assert scene.scale_low == 0.0
+        assert scene.scale_high == pytest.approx(value / TRAIN_STATS[stat], rel=1e-6)
+    np.testing.assert_allclose(image[0][ok], np.clip(x / (value / TRAIN_STATS[stat]), 0, 1), atol=1e-5)
+
+
+def test_gain_needs_a_positive_statistic(tmp_path) -> None:
+    path = write_tif(tmp_path / "neg.tif", np.full((8, 8), -3.0, np.float32))
+    with pytest.raises(GlacierfrontError, match=r"neg\.tif: --scaling 'amplitude\+gain'.*not positive"):
+        open_scene(path, scaling="amplitude+gain")
+
+
+def test_integer_data_is_never_taken_for_db(tmp_path, rng) -> None:
+    data = rng.integers(-3000, 100, (40, 40)).astype(np.int16)
+    image, valid, conversion, note = read_scaled(write_tif(tmp_path / "i16.tif", data))
+    assert conversion is None and note.startswith("int16 taken as amplitude") and valid.all()
+    assert 0.4 < image.mean() < 0.6  # a stretch of the values as they are
 
 
 # -- windows --------------------------------------------------------------------------------------------

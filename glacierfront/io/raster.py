@@ -5,15 +5,35 @@ Bands
     reduces several bands to one channel: Rec.601 luma (0.299, 0.587, 0.114) for exactly three bands
     taken as R, G, B; the plain mean for any other count. A multi-band file without either is an error.
 
-Scaling to [0, 1] (the model was trained on 8-bit SAR amplitude divided by 255)
-    "auto"            uint8 -> "uint8"; every other dtype (uint16, int16, float amplitude, float dB) ->
-                      "percentile". dB data (negative values, e.g. -40..+10) needs nothing special: the
-                      stretch below is a monotonic map, so bright stays bright.
+Scaling to [0, 1] (the model was trained on caffe256: 8-bit SAR amplitude / 255, 0 = no data)
+    "auto" decides what the values are, then maps them; ``Scene.scaling_note`` says what it did, in one line.
+      uint8                            /255: the training data's own encoding.
+      float whose valid median is < 0  dB (amplitude and power are never negative): converted to amplitude
+                                       10^(x/20), then as amplitude. Amplitude dB (20 log10 A) and power dB
+                                       (10 log10 A^2) are the same number, so both come out as amplitude.
+      anything else (uint16, integers, float amplitude)   amplitude: "percentile:0.5,99.5".
+    Measured with ``.venv/bin/python benchmarks/intensity_bench.py --speckle`` (the shipped model on its 48
+    validation images written as GeoTIFFs; pooled MDE in px of the 256 grid): 8-bit /255 3.99; uint16 (v*257,
+    v*40, v*40+1000) and float amplitude 4.02 (the former 2-98 stretch 4.08); float dB 4.02 (a stretch of
+    the dB values, the former auto: 8.20 and one image without a front); single-look speckled amplitude or
+    dB 4.70 (2-98 4.75, min-max 5.53). A pure gain ("gain:99.5") ties it without an offset but gives 4.46
+    on v*40+1000.
+    Not detected, so say it: linear power such as sigma0 (taken as amplitude: 4.45 and two images without
+    a front; "power": 4.02), dB whose values are mostly positive, e.g. dB of raw DN (taken as amplitude:
+    8.68; "db": 4.02), and dB coded in integers (convert it first).
+
+Explicit modes
+    A mapping, optionally after a word that says what the values are ("db+percentile:1,99"):
+    "db" / "power" / "amplitude"  dB -> 10^(x/20), power -> sqrt(max(x, 0)), amplitude unchanged; alone,
+                      each takes auto's amplitude mapping. Mappings then apply to the converted values.
+                      The conversion follows band reduction and resampling (dB is averaged as dB).
     "uint8"           divide by 255.
     "percentile"      linear stretch of the 2nd..98th percentile of the valid pixels to 0..1;
-    "percentile:L,H"  the same with the Lth..Hth percentile. The percentiles come from one decimated read
-                      of the scene (at most 1024 px a side; GDAL uses overviews when the file has them), so
-                      every window gets the same stretch and the full array is never in memory.
+    "percentile:L,H"  the same with the Lth..Hth percentile. Percentiles and gains come from one decimated
+                      read of the scene (at most 1024 px a side; GDAL uses overviews when the file has
+                      them), so every window gets the same map and the full array is never in memory.
+    "gain[:P|mean]"   x / g, with g putting the Pth percentile (default 99.5; or the mean) of the valid
+                      pixels where it lies in the training data (``TRAIN_STATS``); 0 stays 0.
     "minmax:A,B"      linear A..B -> 0..1.
     "none"            values are already in 0..1.
     Every mode clips to [0, 1].
@@ -53,6 +73,41 @@ REC601_WEIGHTS = (0.299, 0.587, 0.114)
 DEFAULT_PERCENTILES = (2.0, 98.0)
 STATS_MAX_SIDE_PX = 1024
 
+# The model's training input: caffe256 8-bit amplitude / 255. For each of its 482 images, a statistic of the
+# valid pixels (8-bit value > 0) divided by 255; the constant is the median of that statistic over the images.
+# Measured with:  .venv/bin/python benchmarks/intensity_bench.py --train-stats
+TRAIN_STATS = {
+    "mean": 0.3105,
+    "50": 0.2510,
+    "90": 0.6686,
+    "95": 0.8078,
+    "98": 0.8980,
+    "99": 0.9373,
+    "99.5": 0.9686,
+    "99.9": 1.0,
+}
+# What auto does with amplitude-like data (uint16, integers, non-negative floats, dB after conversion):
+# the mapping that measured best in benchmarks/intensity_bench.py across plain, offset and speckled data.
+AMPLITUDE_MAPPING = "percentile:0.5,99.5"
+# Conversions to amplitude a --scaling spec may start with ("db+percentile", "power+gain:99.5", ...).
+CONVERSIONS = ("db", "power", "amplitude")
+MAPPINGS_HELP = "auto, uint8, percentile[:L,H], gain[:P|mean], minmax:A,B or none, optionally after db+, power+ or amplitude+"
+
+
+def db_to_amplitude(values: np.ndarray) -> np.ndarray:
+    """Decibels -> linear amplitude: 10^(dB/20). Amplitude dB (20 log10 A) and power dB (10 log10 A^2) are
+    the same number, so this is right for both."""
+    with np.errstate(over="ignore"):
+        return np.power(10.0, values / 20.0)
+
+
+def power_to_amplitude(values: np.ndarray) -> np.ndarray:
+    """Linear power (e.g. sigma0) -> amplitude: the square root; negative power (noise-subtracted) is 0."""
+    return np.sqrt(np.maximum(values, 0.0))
+
+
+_CONVERT = {"db": db_to_amplitude, "power": power_to_amplitude, "amplitude": None}
+
 
 def stats_shape(height: int, width: int, max_side_px: int = STATS_MAX_SIDE_PX) -> tuple[int, int]:
     """Shape of the decimated read used for percentile statistics: at most ``max_side_px`` a side."""
@@ -67,9 +122,9 @@ def band_weights(count: int) -> np.ndarray:
     return np.full(count, 1.0 / count)
 
 
-def _parse_pair(path: Path, spec: str) -> tuple[float, float]:
+def _parse_pair(path: Path, mapping: str, spec: str) -> tuple[float, float]:
     try:
-        low, high = (float(v) for v in spec.partition(":")[2].split(","))
+        low, high = (float(v) for v in mapping.partition(":")[2].split(","))
     except ValueError:
         raise GlacierfrontError(
             f"{path}: cannot read numbers in --scaling {spec!r}; write e.g. minmax:0,1000"
@@ -128,7 +183,11 @@ class Scene:
             self.source_resolution[1] / self.scale_factor[1],
         )
         self.scaling = scaling
-        self.scale_low, self.scale_high = self._scale_range(scaling)
+        self._sample: np.ndarray | None = None
+        # conversion: None or "db"/"power" (applied before the linear map); scale_low/high: the values that
+        # map to 0 and 1 after it; scaling_note: the whole mapping in one line, for logs.
+        self.conversion: str | None = None
+        self.scale_low, self.scale_high, self.scaling_note = self._resolve_scaling(scaling)
 
     # -- lifetime -------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -160,41 +219,114 @@ class Scene:
         return res_x * unit_m, res_y * unit_m
 
     # -- scaling --------------------------------------------------------------------------------------
-    def _scale_range(self, scaling: str) -> tuple[float, float]:
-        """The (low, high) raw values that map to (0, 1)."""
-        mode, _, args = scaling.partition(":")
-        if mode == "auto" and not args:
-            mode = "uint8" if self.dtype == "uint8" else "percentile"
-        if mode == "uint8" and not args:
-            return 0.0, 255.0
-        if mode == "none" and not args:
-            return 0.0, 1.0
-        if mode == "minmax" and args:
-            return _parse_pair(self.path, scaling)
-        if mode == "percentile":
-            p_low, p_high = _parse_pair(self.path, scaling) if args else DEFAULT_PERCENTILES
-            if not 0 <= p_low < p_high <= 100:
-                raise GlacierfrontError(
-                    f"{self.path}: percentiles in --scaling {scaling!r} must lie in 0..100"
-                )
-            return self._percentile_range(p_low, p_high)
-        raise GlacierfrontError(
-            f"{self.path}: unknown --scaling {scaling!r}; use auto, uint8, percentile[:L,H], minmax:A,B or none"
-        )
+    def _valid_sample(self) -> np.ndarray:
+        """Valid luminance values (1-D, float64, not converted) of one decimated read, read once and kept."""
+        if self._sample is None:
+            shape = stats_shape(self.source_height, self.source_width)
+            # Nearest decimation keeps real pixel values (no blending across nodata edges).
+            raw = self.dataset.read(self.indexes, out_shape=(len(self.indexes), *shape), out_dtype="float64")
+            masks = self.dataset.read_masks(self.indexes, out_shape=(len(self.indexes), *shape))
+            lum = np.tensordot(self.weights, raw, axes=1)
+            valid = np.all(masks > 0, axis=0) & np.isfinite(lum)
+            if not valid.any():
+                raise GlacierfrontError(f"{self.path}: no valid pixels (all nodata or NaN); check the file")
+            self._sample = lum[valid]
+        return self._sample
 
-    def _percentile_range(self, p_low: float, p_high: float) -> tuple[float, float]:
-        shape = stats_shape(self.source_height, self.source_width)
-        # Nearest decimation keeps real pixel values (no blending across nodata edges).
-        raw = self.dataset.read(self.indexes, out_shape=(len(self.indexes), *shape), out_dtype="float64")
-        masks = self.dataset.read_masks(self.indexes, out_shape=(len(self.indexes), *shape))
-        lum = np.tensordot(self.weights, raw, axes=1)
-        valid = np.all(masks > 0, axis=0) & np.isfinite(lum)
-        if not valid.any():
-            raise GlacierfrontError(f"{self.path}: no valid pixels (all nodata or NaN); check the file")
-        low, high = np.percentile(lum[valid], [p_low, p_high])
-        if not high > low:  # a flat scene: keep the map defined; every pixel lands on 0
-            high = low + 1.0
-        return float(low), float(high)
+    def _converted_sample(self) -> np.ndarray:
+        convert = _CONVERT.get(self.conversion or "amplitude")
+        sample = self._valid_sample()
+        return sample if convert is None else convert(sample)
+
+    def _resolve_scaling(self, scaling: str) -> tuple[float, float, str]:
+        """(low, high, note) for a --scaling spec; sets ``self.conversion``."""
+        if scaling == "auto":
+            return self._auto_scaling()
+        head, plus, rest = scaling.partition("+")
+        if head in CONVERSIONS:
+            if plus and not rest:
+                raise GlacierfrontError(
+                    f"{self.path}: --scaling {scaling!r} needs a mapping after '+', e.g. {head}+percentile"
+                )
+            self.conversion = None if head == "amplitude" else head
+            mapping = rest or AMPLITUDE_MAPPING
+            low, high, how = self._mapping_range(mapping, scaling)
+            taken = {
+                "db": "dB, converted to amplitude 10^(x/20)",
+                "power": "power, converted to amplitude sqrt(x)",
+            }
+            return low, high, f"{self.dtype} {taken.get(head, 'amplitude')} (--scaling {scaling}), then {how}"
+        if plus:
+            raise GlacierfrontError(
+                f"{self.path}: unknown conversion {head!r} in --scaling {scaling!r}; use db+, power+ or amplitude+"
+            )
+        low, high, how = self._mapping_range(scaling, scaling)
+        return low, high, f"{self.dtype} (--scaling {scaling}): {how}"
+
+    def _auto_scaling(self) -> tuple[float, float, str]:
+        if self.dtype == "uint8":
+            return 0.0, 255.0, "uint8: divided by 255 (as the training data)"
+        start = f"{self.dtype} taken as amplitude"
+        if np.dtype(self.dtype).kind == "f":
+            median = float(np.median(self._valid_sample()))
+            if median < 0:  # amplitude and power are never negative: float data that mostly is, is dB
+                self.conversion = "db"
+                start = f"{self.dtype} dB detected (median {median:.1f}): converted to amplitude 10^(x/20)"
+        low, high, how = self._mapping_range(AMPLITUDE_MAPPING, "auto")
+        return low, high, f"{start}, then {how}"
+
+    def _mapping_range(self, mapping: str, spec: str) -> tuple[float, float, str]:
+        """(low, high, description) of a mapping applied after ``self.conversion``; ``spec`` for messages."""
+        mode, _, args = mapping.partition(":")
+        if mode == "uint8" and not args:
+            return 0.0, 255.0, "divided by 255"
+        if mode == "none" and not args:
+            return 0.0, 1.0, "taken as 0..1"
+        if mode == "minmax" and args:
+            low, high = _parse_pair(self.path, mapping, spec)
+            return low, high, f"{low:g}..{high:g} -> 0..1"
+        if mode == "percentile":
+            p_low, p_high = _parse_pair(self.path, mapping, spec) if args else DEFAULT_PERCENTILES
+            if not 0 <= p_low < p_high <= 100:
+                raise GlacierfrontError(f"{self.path}: percentiles in --scaling {spec!r} must lie in 0..100")
+            low, high = np.percentile(self._converted_sample(), [p_low, p_high])
+            if not high > low:  # a flat scene: keep the map defined; every pixel lands on 0
+                high = low + 1.0
+            return (
+                float(low),
+                float(high),
+                f"{p_low:g}-{p_high:g} percentile stretch ({low:.4g}..{high:.4g} -> 0..1)",
+            )
+        if mode == "gain":
+            return self._gain_range(args or "99.5", spec)
+        raise GlacierfrontError(f"{self.path}: unknown --scaling {spec!r}; use {MAPPINGS_HELP}")
+
+    def _gain_range(self, stat: str, spec: str) -> tuple[float, float, str]:
+        """A pure gain: the valid pixels' statistic (a percentile, or the mean) lands where the training data's
+        does, and 0 stays 0."""
+        try:
+            key = "mean" if stat == "mean" else f"{float(stat):g}"
+        except ValueError:
+            key = stat
+        if key not in TRAIN_STATS:
+            raise GlacierfrontError(
+                f"{self.path}: --scaling {spec!r}: gain takes one of {', '.join(TRAIN_STATS)} "
+                "(the training-data statistics it matches)"
+            )
+        sample = self._converted_sample()
+        value = float(sample.mean()) if key == "mean" else float(np.percentile(sample, float(key)))
+        if not (np.isfinite(value) and value > 0):
+            raise GlacierfrontError(
+                f"{self.path}: --scaling {spec!r}: the {key} of the valid pixels is {value:g}, not positive; "
+                "a gain cannot map it, use percentile"
+            )
+        what = "mean" if key == "mean" else f"{key}th percentile"
+        high = value / TRAIN_STATS[key]
+        return (
+            0.0,
+            high,
+            f"gain x / {high:.4g} ({what} {value:.4g} -> {TRAIN_STATS[key]:g} as in the training data)",
+        )
 
     # -- reading --------------------------------------------------------------------------------------
     def read_window(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +359,8 @@ class Scene:
             )
         lum = np.tensordot(self.weights, raw, axes=1)
         ok = np.all(masks > 0, axis=0) & np.isfinite(lum)
+        if self.conversion is not None:
+            lum = _CONVERT[self.conversion](lum)
         scaled = np.clip((lum - self.scale_low) / (self.scale_high - self.scale_low), 0.0, 1.0)
         image[0, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = np.where(ok, scaled, 0.0)
         valid[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = ok
