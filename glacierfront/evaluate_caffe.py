@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts import MIN_FRONT_LENGTH_M, extract_front, min_length_px_for
+from glacierfront.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_front, min_length_px_for
 from glacierfront.inference import Backend
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import (
@@ -45,6 +45,8 @@ class CaffeOptions:
     batch_size: int | None = None
     # A training run's config: score only the validation images that run held out (same split and seed).
     holdout: dict[str, Any] | None = None
+    # Which ocean pieces stay ocean, for predictions and --floor alike: "largest" is CaFFe's official rule.
+    ocean_rule: str = "largest"
 
 
 def holdout_config(path: str | Path) -> dict[str, Any]:
@@ -142,8 +144,12 @@ def evaluate_caffe(
     options: CaffeOptions | None = None,
     on_start: Callable[[int], None] | None = None,
     on_image: Callable[[str], None] | None = None,
+    keep: dict[str, MDEAccumulator] | None = None,
 ) -> dict[str, Any]:
     """Score zones from ``backend`` (run on every image) or ``pred_dir`` (saved masks) on a CaFFe split.
+
+    ``keep``, a dict, receives the "prediction" and "floor" accumulators, for callers that pool several
+    evaluations into one MDE (cross-validation).
 
     Returns the pooled MDE (both directions, all images in one list) with no-front count, per-image means
     and breakdowns, zone scores, and with ``options.floor`` the same post-processing applied to the label
@@ -159,6 +165,7 @@ def evaluate_caffe(
         raise GlacierfrontError("--save-dir writes predictions: give --model MODEL or --pred-dir DIR too")
     if options.min_length_px is not None and options.min_length_px < 0:
         raise GlacierfrontError(f"--min-length-px {options.min_length_px}: must be >= 0")
+    check_ocean_rule(options.ocean_rule)
     split, items = _items(data_dir, options)
     saved = find_predictions(Path(pred_dir), [it.name for it in items]) if pred_dir is not None else None
     if options.save_dir is not None:
@@ -170,6 +177,8 @@ def evaluate_caffe(
             ) from None
     predicting = backend is not None or saved is not None
     pred_mde, zone_acc, floor_mde = MDEAccumulator(), ZoneAccumulator(), MDEAccumulator()
+    if keep is not None:
+        keep.update(prediction=pred_mde, floor=floor_mde)
     if on_start:
         on_start(len(items))
     for item in items:
@@ -194,8 +203,10 @@ def evaluate_caffe(
         if options.min_length_px is not None
         else (PIXEL_MIN_LENGTH_PX if options.pixels else None),
         "min_length_m": None if options.pixels or options.min_length_px is not None else MIN_FRONT_LENGTH_M,
+        "ocean_rule": options.ocean_rule,
+        "tta": backend.tta if backend is not None else False,
         "source": "model" if backend is not None else ("pred_dir" if saved is not None else None),
-        "model": backend.path.name if backend is not None else None,
+        "model": backend.label if backend is not None else None,
         "pred_dir": str(pred_dir) if pred_dir is not None else None,
         "prediction": prediction,
         "floor": floor_mde.result() if options.floor else None,
@@ -232,14 +243,14 @@ def _evaluate_item(
             assert saved is not None
             zones = read_pred_zones(saved[item.name])
             _check_shape(saved[item.name], zones, label_zones.shape, "the predicted zone mask")
-        front = extract_front(zones, min_length_px, bbox=bbox)
+        front = extract_front(zones, min_length_px, bbox=bbox, ocean_rule=options.ocean_rule)
         pred_mde.add(item.name, front_distances(front, label_front), metres)
         zone_acc.add(zones, label_zones)
         if options.save_dir is not None:
             _save_png(options.save_dir / f"{item.name}_zones.png", zones_to_png_values(zones))
             _save_png(options.save_dir / f"{item.name}_front.png", front.astype(np.uint8) * 255)
     if options.floor:
-        floor_front = extract_front(label_zones, min_length_px, bbox=bbox)
+        floor_front = extract_front(label_zones, min_length_px, bbox=bbox, ocean_rule=options.ocean_rule)
         floor_mde.add(item.name, front_distances(floor_front, label_front), metres)
 
 

@@ -14,6 +14,18 @@ MIN_FRONT_LENGTH_M = 750.0
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
+# Which ocean pieces step 2 keeps. "largest": CaFFe's rule, the largest 8-connected piece. "edge": every piece
+# that reaches the edge of the data (the raster border, a nodata pixel, or the NA class: CaFFe's "no
+# information", mostly outside the swath), or the largest when none does; open water runs out of the scene,
+# while a lake or a misclassified patch on the ice plateau does not.
+OCEAN_RULES = ("largest", "edge")
+
+
+def check_ocean_rule(rule: str) -> str:
+    if rule not in OCEAN_RULES:
+        raise GlacierfrontError(f"--ocean-rule {rule!r}: choose one of {', '.join(OCEAN_RULES)}")
+    return rule
+
 
 def _check_zones(zones: np.ndarray) -> np.ndarray:
     zones = np.asarray(zones)
@@ -35,18 +47,58 @@ def _largest_component_only(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def postprocess_zones(zones: np.ndarray) -> np.ndarray:
+def data_edge(nodata: np.ndarray, top: bool = True, bottom: bool = True) -> np.ndarray:
+    """Pixels at the edge of the data: the left and right columns, the top and bottom rows (when ``top`` /
+    ``bottom``: a band of a larger grid passes False where its first / last row is not the grid's), and
+    ``nodata`` pixels (no data, or the NA class) with their 8-neighbours. The ``edge`` ocean rule keeps the
+    ocean pieces that touch it."""
+    nodata = np.asarray(nodata, dtype=bool)
+    edge = np.zeros(nodata.shape, dtype=bool)
+    edge[:, 0] = edge[:, -1] = True
+    if top:
+        edge[0] = True
+    if bottom:
+        edge[-1] = True
+    if nodata.any():
+        edge |= ndimage.binary_dilation(nodata, structure=_EIGHT_CONNECTED)
+    return edge
+
+
+def _ocean_to_keep(zones: np.ndarray, rule: str, nodata: np.ndarray | None) -> np.ndarray:
+    ocean = zones == OCEAN
+    if rule == "largest":
+        return _largest_component_only(ocean)
+    labels, _ = ndimage.label(ocean, structure=_EIGHT_CONNECTED)
+    outside = zones == NA
+    if nodata is not None:
+        outside |= nodata
+    edge = data_edge(outside)
+    touching = np.unique(labels[edge & ocean])
+    if touching.size == 0:
+        return _largest_component_only(ocean)
+    keep = np.zeros(int(labels.max()) + 1, dtype=bool)
+    keep[touching] = True
+    return keep[labels]
+
+
+def postprocess_zones(
+    zones: np.ndarray, ocean_rule: str = "largest", nodata_mask: np.ndarray | None = None
+) -> np.ndarray:
     """Apply CaFFe steps 1-2: fill non-ocean islands with ocean, then turn detached ocean blobs into glacier.
 
     Step 1: every 8-connected non-ocean piece except the largest becomes ocean (icebergs, mélange holes).
-    Step 2: only the largest 8-connected ocean piece stays ocean; other ocean blobs become glacier.
+    Step 2, ``ocean_rule="largest"`` (CaFFe): only the largest 8-connected ocean piece stays ocean; other
+    ocean blobs become glacier. ``"edge"``: every ocean piece touching the edge of the data stays ocean (the
+    raster border, NA pixels and, with ``nodata_mask``, nodata pixels: see ``data_edge``), or the largest if
+    none does.
     """
     zones = _check_zones(zones)
+    check_ocean_rule(ocean_rule)
     out = zones.copy()
     non_ocean = out != OCEAN
     out[non_ocean & ~_largest_component_only(non_ocean)] = OCEAN
-    ocean = out == OCEAN
-    out[ocean & ~_largest_component_only(ocean)] = GLACIER
+    keep = _ocean_to_keep(out, ocean_rule, nodata_mask)
+    out[(out == OCEAN) & ~keep] = GLACIER
     return out
 
 
@@ -119,13 +171,15 @@ def extract_front(
     min_length_px: float,
     bbox: tuple[int, int, int, int] | None = None,
     nodata_mask: np.ndarray | None = None,
+    ocean_rule: str = "largest",
 ) -> np.ndarray:
     """Run CaFFe's full post-processing on predicted zones and return the boolean front mask.
 
     ``nodata_mask`` marks pixels without data (outside the swath, padding): they are treated as NA before
     post-processing, so a model's guess there cannot create a glacier-ocean edge, and are never front.
+    ``ocean_rule``: which ocean pieces stay ocean, "largest" (CaFFe) or "edge" (see ``postprocess_zones``).
     """
-    return extract_front_and_zones(zones, min_length_px, bbox, nodata_mask)[0]
+    return extract_front_and_zones(zones, min_length_px, bbox, nodata_mask, ocean_rule)[0]
 
 
 def extract_front_and_zones(
@@ -133,6 +187,7 @@ def extract_front_and_zones(
     min_length_px: float,
     bbox: tuple[int, int, int, int] | None = None,
     nodata_mask: np.ndarray | None = None,
+    ocean_rule: str = "largest",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``extract_front`` that also returns the post-processed zones the front was found in
     (the vectoriser needs them to know on which side of each front pixel the glacier lies)."""
@@ -144,7 +199,7 @@ def extract_front_and_zones(
                 f"nodata_mask shape {nodata_mask.shape} differs from zones shape {zones.shape}"
             )
         zones = np.where(nodata_mask, np.asarray(NA, dtype=zones.dtype), zones)
-    processed = postprocess_zones(zones)
+    processed = postprocess_zones(zones, ocean_rule, nodata_mask)
     front = front_pixels(processed)
     if nodata_mask is not None:
         # Step 1 may turn an enclosed nodata patch into ocean; its pixels still must not count as front.

@@ -1,10 +1,11 @@
 """CaFFe post-processing of a whole scene in row bands: RAM stays flat however large the scene is.
 
-The same rules as ``fronts.extract_front`` (holes filled, largest ocean kept, front = ocean next to glacier,
-short pieces dropped), but connected components are found band by band: each band is labelled on its
-own, labels touching across a band seam are joined in a graph, and the graph's components are the
-scene's components. Whole-scene arrays live in memory-mapped files in a scratch folder; what is returned
-is sparse (the front pixels only), which grows with front length, not with scene area.
+The same rules as ``fronts.extract_front`` (holes filled, largest ocean kept, or with the "edge" ocean rule
+the ocean pieces reaching the edge of the data, front = ocean next to glacier, short pieces dropped), but
+connected components are found band by band: each band is labelled on its own, labels touching across a
+band seam are joined in a graph, and the graph's components are the scene's components. Whole-scene arrays
+live in memory-mapped files in a scratch folder; what is returned is sparse (the front pixels only), which
+grows with front length, not with scene area.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from glacierfront.fronts import GLACIER, NA, OCEAN, front_codes
+from glacierfront.fronts import GLACIER, NA, OCEAN, check_ocean_rule, data_edge, front_codes
 from glacierfront.io.scratch import release, scratch_array
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -80,6 +81,38 @@ def _largest(component: np.ndarray, comp_sizes: np.ndarray) -> int:
     return int(np.argmax(comp_sizes)) if comp_sizes.max() > 0 else -1
 
 
+def _ocean_to_keep(
+    rule: str,
+    comp: np.ndarray,
+    sizes: np.ndarray,
+    out: np.ndarray,
+    valid: np.ndarray,
+    labels: np.ndarray,
+    band: int,
+    mapped: tuple[np.ndarray, ...],
+) -> np.ndarray:
+    """Which ocean components stay ocean (a boolean per component): the largest, or with the "edge" rule
+    those with a pixel on the edge of the data (``fronts.data_edge`` of nodata and NA), else the largest."""
+    keep = np.zeros(sizes.size, dtype=bool)
+    largest = _largest(comp, sizes)
+    if rule == "edge":
+        height = out.shape[0]
+        for r0 in range(0, height, band):
+            r1 = min(r0 + band, height)
+            # One halo row above and below: a nodata pixel just across the band seam marks its neighbours.
+            top, bottom = max(r0 - 1, 0), min(r1 + 1, height)
+            outside = ~np.asarray(valid[top:bottom]) | (out[top:bottom] == NA)
+            edge = data_edge(outside, top=r0 == 0, bottom=r1 == height)
+            edge = edge[r0 - top : r0 - top + (r1 - r0)] & (out[r0:r1] == OCEAN)
+            keep[comp[labels[r0:r1][edge]]] = True
+            release(*mapped)
+        if keep.any():
+            return keep
+    if largest >= 0:
+        keep[largest] = True
+    return keep
+
+
 def extract_front_banded(
     zones: np.ndarray,
     valid: np.ndarray,
@@ -87,10 +120,13 @@ def extract_front_banded(
     scratch: Path,
     allowed: Mask | None = None,
     band: int | None = None,
+    ocean_rule: str = "largest",
 ) -> tuple[FrontPixels, np.ndarray]:
     """Post-process ``zones`` (H, W uint8, may be a memory map) where ``valid``; returns the front pixels and
     the post-processed zones (a memory map in ``scratch``). ``allowed(row0, row1)`` limits where a front may be.
+    ``ocean_rule``: "largest" (CaFFe) or "edge", as in ``fronts.postprocess_zones`` with ``~valid`` as nodata.
     """
+    check_ocean_rule(ocean_rule)
     height, width = zones.shape
     band = band or band_rows_for(width)
     labels = scratch_array(scratch, "labels", np.int32, (height, width))
@@ -110,12 +146,12 @@ def extract_front_banded(
         z[(z != OCEAN) & (comp[labels[r0 : r0 + band]] != keep)] = OCEAN
         out[r0 : r0 + band] = z
         release(*everything)
-    # Step 2: only the largest ocean piece stays ocean; other ocean blobs become glacier.
+    # Step 2: only the largest ocean piece (or those on the data's edge) stays ocean; other blobs become glacier.
     comp, sizes = _components(lambda r0, r1: out[r0:r1] == OCEAN, height, width, labels, band, everything)
-    keep = _largest(comp, sizes)
+    keep_ocean = _ocean_to_keep(ocean_rule, comp, sizes, out, valid, labels, band, everything)
     for r0 in range(0, height, band):
         z = out[r0 : r0 + band]
-        z[(z == OCEAN) & (comp[labels[r0 : r0 + band]] != keep)] = GLACIER
+        z[(z == OCEAN) & ~keep_ocean[comp[labels[r0 : r0 + band]]]] = GLACIER
         release(*everything)
 
     # Step 3: ocean pixels with a glacier 4-neighbour, never on nodata; step 4 drops short pieces; then the

@@ -1,7 +1,14 @@
-"""Inference backends: ONNX Runtime (default) and torch, both taking [0, 1] images and giving zone probabilities."""
+"""Inference backends: ONNX Runtime (default) and torch, both taking [0, 1] images and giving zone probabilities.
+
+A backend can average over test-time augmentation (the 8 flips and rotations of each tile) and several
+backends can be averaged as an ensemble; both average softmax probabilities.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +21,7 @@ from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, CISNetCon
 from glacierfront.model.info import model_kind
 
 DEVICES = ("auto", "cpu", "cuda")
+TTA_CALL_PIXELS = 1 << 20  # test-time augmentation stacks transforms of small batches into calls of this size
 # The shipped default model lives in the repository's models/ folder, beside the package.
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = "cisnet-atto-caffe256.onnx"
@@ -44,6 +52,8 @@ class Backend:
     device: str = "cpu"  # what actually runs it, e.g. "CPUExecutionProvider" or "cuda:0"
     _run: Any = None
     _sha256: str | None = None
+    # Test-time augmentation: average the probabilities of the dihedral transforms of each tile.
+    tta: bool = False
 
     @property
     def mean(self) -> float:
@@ -67,20 +77,127 @@ class Backend:
     def in_channels(self) -> int:
         return self.config.in_channels
 
+    @property
+    def label(self) -> str:
+        """How results name the model: the file name (an ensemble joins its members' names with '+')."""
+        return self.path.name
+
     def predict(self, images: np.ndarray) -> np.ndarray:
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise GlacierfrontError(
-                f"{self.path.name} expects {self.in_channels} input band(s), got {images.shape[1]}; "
+                f"{self.label} expects {self.in_channels} input band(s), got {images.shape[1]}; "
                 "choose bands with --band / --bands"
             )
+        if not self.tta:
+            return self._probabilities(images)
+        n, _, height, width = images.shape
+        transforms = list(dihedral_transforms(height == width))
+        # Small batches (a CaFFe image is one tile) carry several transforms per model call, up to ~1 Mpx.
+        per_call = max(1, TTA_CALL_PIXELS // (n * height * width))
+        total = np.zeros((n, self.config.num_classes, height, width), np.float32)
+        for start in range(0, len(transforms), per_call):
+            group = transforms[start : start + per_call]
+            probs = self._probabilities(np.concatenate([transform_tiles(images, *t) for t in group]))
+            for k, (flip, turns) in enumerate(group):
+                total += untransform_tiles(probs[k * n : (k + 1) * n], flip, turns)
+        total /= len(transforms)
+        return total
+
+    def _probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Softmax of one model pass, no augmentation."""
         x = ((images - self.mean) / self.std).astype(np.float32, copy=False)
         return softmax(self._run(x))
 
 
-def load_backend(path: str | Path, device: str = "auto") -> Backend:
-    """Open a model file: ONNX files run in ONNX Runtime, checkpoints (.pt) in torch."""
+def dihedral_transforms(square: bool) -> Iterator[tuple[bool, int]]:
+    """(flip, quarter turns) of the test-time augmentation: all 8 symmetries of a square tile, or for a
+    non-square one the 4 that keep its shape (identity, both mirror flips, the half turn)."""
+    for flip in (False, True):
+        for turns in range(4) if square else (0, 2):
+            yield flip, turns
+
+
+def transform_tiles(tiles: np.ndarray, flip: bool, turns: int) -> np.ndarray:
+    """Mirror (N, C, H, W) tiles left-right if ``flip``, then turn them ``turns`` quarter turns."""
+    if flip:
+        tiles = tiles[..., ::-1]
+    return np.rot90(tiles, turns, axes=(-2, -1))
+
+
+def untransform_tiles(tiles: np.ndarray, flip: bool, turns: int) -> np.ndarray:
+    """The inverse of ``transform_tiles``: turn back, then undo the mirror."""
+    tiles = np.rot90(tiles, -turns, axes=(-2, -1))
+    return tiles[..., ::-1] if flip else tiles
+
+
+@dataclass
+class EnsembleBackend(Backend):
+    """Several models with the same classes and input bands; ``predict`` averages their probabilities.
+
+    Each member normalises its input with its own statistics. Tiling and metadata (tile size, training
+    spacing) come from the first member.
+    """
+
+    members: list[Backend] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return "+".join(m.label for m in self.members)
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            joined = "\n".join(m.sha256 for m in self.members)
+            self._sha256 = hashlib.sha256(joined.encode()).hexdigest()
+        return self._sha256
+
+    def _probabilities(self, images: np.ndarray) -> np.ndarray:
+        total = self.members[0]._probabilities(images).astype(np.float32, copy=True)
+        for member in self.members[1:]:
+            total += member._probabilities(images)
+        total /= len(self.members)
+        return total
+
+
+def ensemble_backend(backends: Sequence[Backend], tta: bool = False) -> Backend:
+    """One backend averaging the softmax probabilities of ``backends`` (and, with ``tta``, of the 8 dihedral
+    transforms of every tile). The models must agree on classes, input bands and training pixel spacing."""
+    backends = list(backends)
+    if not backends:
+        raise GlacierfrontError("an ensemble needs at least one model")
+    first = backends[0]
+    if len(backends) == 1:
+        return dataclasses.replace(first, tta=tta)
+    for other in backends[1:]:
+        for what, a, b in (
+            ("zone classes", first.config.num_classes, other.config.num_classes),
+            ("input bands", first.in_channels, other.in_channels),
+            ("class names", first.metadata.get("classes"), other.metadata.get("classes")),
+            (
+                "training pixel spacing",
+                first.metadata.get("resolution_m"),
+                other.metadata.get("resolution_m"),
+            ),
+        ):
+            if a != b:
+                raise GlacierfrontError(
+                    f"cannot average {first.label} and {other.label}: their {what} differ ({a} vs {b})"
+                )
+    return EnsembleBackend(
+        "ensemble", first.path, first.config, dict(first.metadata), first.device, tta=tta, members=backends
+    )
+
+
+def load_backend(path: str | Path | Sequence[str | Path], device: str = "auto", tta: bool = False) -> Backend:
+    """Open a model file: ONNX files run in ONNX Runtime, checkpoints (.pt) in torch.
+
+    ``tta``: average each tile's probabilities over its 8 flips and rotations (8 times the model time).
+    Several paths give an ensemble averaging the models' probabilities (see ``ensemble_backend``).
+    """
     if device not in DEVICES:
         raise GlacierfrontError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
+    if not isinstance(path, (str, Path)):
+        return ensemble_backend([load_backend(p, device) for p in path], tta=tta)
     path = Path(path)
     kind = model_kind(path)
     # Hash once: the same digest verifies a listed model and is reported as model_sha256 on every line.
@@ -88,6 +205,7 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
     verify_listed_checksum(path, digest)
     backend = _onnx_backend(path, device) if kind == "onnx" else _torch_backend(path, device)
     backend._sha256 = digest
+    backend.tta = tta
     return backend
 
 

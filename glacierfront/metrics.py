@@ -90,6 +90,10 @@ class MDEAccumulator:
             "mean_of_image_means_px": float(np.mean([d.mean() for d in px])) if px else None,
         }
 
+    def distances_px(self) -> np.ndarray:
+        """Every recorded distance of every image, in pixels, in one array (for pooling evaluations)."""
+        return np.concatenate([self._px[n] for n in sorted(self._px)]) if self._px else np.zeros(0)
+
     def result(self) -> dict[str, Any]:
         """Return the overall summary, per-image means, no-front names and breakdowns as a plain dict."""
         out = self._summary(sorted(self._px), self._no_front)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from glacierfront.io.acquisition import acquisition
 from glacierfront.io.aoi import AoiMask
 from glacierfront.io.raster import Scene, open_scene
 from glacierfront.io.scratch import release, scratch_array
+from glacierfront.model.info import read_scale
 from glacierfront.segment import default_batch, segment, tiling_for
 from glacierfront.tiling import tile_rows
 from glacierfront.vectors import FrontLine, lines_from_pixels
@@ -27,6 +29,12 @@ from glacierfront.vectors import FrontLine, lines_from_pixels
 # Without georeferencing, lengths are in pixels: CaFFe's pixel-grid rule of 2 px stands in for 750 m.
 PIXEL_MIN_LENGTH_PX = 2.0
 GDAL_CACHE_MB = 64
+# --resolution native: keep each scene's own grid.
+NATIVE = "native"
+# A scene within 1 % of the target spacing is kept on its grid: resampling it would change nothing.
+SAME_SCALE = 0.01
+# A model that states resolution_m but no resolution_range_m is taken to tolerate 1.5x either way.
+DEFAULT_SCALE_TOLERANCE = 1.5
 
 
 @dataclass
@@ -40,10 +48,14 @@ class PredictOptions:
     bands: tuple[int, ...] | None = None
     scaling: str = "auto"
     allow_pixel_coords: bool = False
-    resolution_m: float | None = None  # resample to this spacing; default: the model's training spacing
+    # Spacing (m) to process at: a number, NATIVE ("native") for the scene's own grid, or None for the
+    # model's training spacing (metadata resolution_m; the native grid when the model states none).
+    resolution_m: float | str | None = None
     min_length_m: float = MIN_FRONT_LENGTH_M
     aoi: Path | None = None
     simplify_px: float = 0.5
+    # Which ocean pieces stay ocean: "largest" (CaFFe) or "edge" (those reaching the edge of the data).
+    ocean_rule: str = "largest"
 
 
 @dataclass
@@ -54,12 +66,16 @@ class SceneResult:
     attributes: dict[str, Any]  # per-scene fields every line of the scene carries
     crs: Any
     transform: Any
-    shape: tuple[int, int]
-    resolution_m: float | None
+    shape: tuple[int, int]  # the processed grid (rows, cols)
+    resolution_m: float | None  # pixel spacing (m) of the processed grid; None without a CRS
     tiles: int
     seconds: float
     valid_fraction: float
     warnings: list[str] = field(default_factory=list)
+    native_resolution_m: float | None = None  # the scene file's own pixel spacing (m)
+    resampled: bool = False  # processed on a resampled grid rather than the file's own
+    scale: ScaleChoice | None = None  # how the processing spacing was chosen, and what to tell the user
+    scaling_note: str = ""  # how the values were mapped to the model's input (io.raster.Scene.scaling_note)
 
     def records(self) -> list[tuple[Any, dict[str, Any]]]:
         """(geometry, properties) per line, ready for ``io.vectors.write_lines``."""
@@ -88,8 +104,120 @@ LINE_SCHEMA = {
 }
 
 
-def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> Scene:
-    """Open a scene on the grid the model wants: resampled to its training spacing when one is known."""
+@dataclass(frozen=True)
+class ScaleChoice:
+    """The spacing a scene is processed at, and what the user should hear about it.
+
+    ``target_m`` None means the scene's native grid. ``note`` says what was done and how to change it;
+    ``warning`` says the spacing is likely wrong for the model and what to do. ``warn_once`` marks a
+    warning about the model or the run rather than this scene: a caller with many scenes says it once.
+    """
+
+    native_m: float | None
+    target_m: float | None
+    note: str | None = None
+    warning: str | None = None
+    warn_once: bool = False
+
+    @property
+    def processed_m(self) -> float | None:
+        return self.native_m if self.target_m is None else self.target_m
+
+
+def check_resolution(value: float | str | None) -> float | str | None:
+    """A valid ``PredictOptions.resolution_m``: None, "native", or a positive number of metres (text is parsed)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == NATIVE:
+            return NATIVE
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise GlacierfrontError(
+            f"--resolution {value}: give a pixel spacing in metres (e.g. 60) or native (the scene's own grid)"
+        )
+    return number
+
+
+def choose_scale(
+    native_m: float | None,
+    requested: float | str | None,
+    model_m: float | None,
+    model_range: tuple[float, float] | None,
+) -> ScaleChoice:
+    """Decide the processing spacing of a scene from its own spacing, the request and the model's scale.
+
+    ``requested``: None (the model's ``resolution_m``, else native), "native", or metres. ``native_m`` is
+    None for a scene without a CRS, which cannot be resampled. A spacing outside ``model_range`` (or 1.5x
+    either way of ``model_m`` when the model states no range) gets a warning saying what to do.
+    """
+    requested = check_resolution(requested)
+    if native_m is None:
+        text = (
+            "no CRS (pixel coordinates): nothing can be resampled, so scenes are processed on their own grid"
+        )
+        wanted = requested if isinstance(requested, float) else model_m
+        if wanted:
+            text += f"; resample the files to about {wanted:g} m pixels beforehand (e.g. gdalwarp -tr)"
+        return ScaleChoice(None, None, warning=text, warn_once=True)
+    if model_range is None and model_m is not None:
+        model_range = (model_m / DEFAULT_SCALE_TOLERANCE, model_m * DEFAULT_SCALE_TOLERANCE)
+    if isinstance(requested, float):
+        target = requested
+    elif requested is None and model_m is not None:
+        target = model_m
+    else:
+        target = None
+    if target is not None and abs(native_m / target - 1) <= SAME_SCALE:
+        target = None  # already there
+    note = None
+    if target is not None:
+        why = "(--resolution)" if isinstance(requested, float) else "(the model's training scale)"
+        note = (
+            f"{native_m:.1f} m pixels resampled to {target:.1f} m {why}; --resolution native to keep the grid"
+        )
+    processed = native_m if target is None else target
+    if model_range is None:
+        if isinstance(requested, float):
+            return ScaleChoice(native_m, target, note)
+        warning = (
+            "the model states no training pixel spacing (metadata resolution_m), so scenes are processed "
+            "on their own grid and fronts can be kilometres off if that differs from the training data's: "
+            "pass --resolution M, or stamp the model with `glacierfront export --resolution-m M`"
+        )
+        return ScaleChoice(native_m, target, note, warning, warn_once=True)
+    lo, hi = model_range
+    if lo * (1 - SAME_SCALE) <= processed <= hi * (1 + SAME_SCALE):
+        return ScaleChoice(native_m, target, note)
+    trained = f"outside the {lo:g}-{hi:g} m the model was trained for, so fronts may be far off"
+    fix = f"in {lo:g}..{hi:g}" if model_m is None else f"in {lo:g}..{hi:g} (the model's own is {model_m:g} m)"
+    if isinstance(requested, float):
+        warning = f"--resolution {requested:g} m is {trained}; pass --resolution M {fix}"
+        if model_m is not None:
+            warning += " or leave --resolution out"
+    else:
+        warning = f"processed at its own {native_m:.1f} m pixels, {trained}; "
+        if requested == NATIVE and model_m is not None:
+            warning += f"leave out --resolution native to resample to {model_m:g} m"
+        else:
+            warning += f"pass --resolution M {fix}"
+    return ScaleChoice(native_m, target, note, warning)
+
+
+def model_scale(backend: Backend) -> tuple[float | None, tuple[float, float] | None]:
+    """The model's training spacing and tolerated range from its metadata (None where not stated)."""
+    return read_scale(backend.metadata, backend.path.name)
+
+
+def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> tuple[Scene, ScaleChoice]:
+    """Open a scene on the grid the model wants (see ``choose_scale``); also returns the choice made."""
     if backend.in_channels != 1:
         raise GlacierfrontError(
             f"{backend.path.name} expects {backend.in_channels} input bands, but glacierfront reads scenes as "
@@ -101,17 +229,21 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> Sce
         scaling=options.scaling,
         allow_pixel_coords=options.allow_pixel_coords,
     )
+    requested = check_resolution(options.resolution_m)
+    model_m, model_range = model_scale(backend)
     scene = open_scene(path, **kwargs)
-    target_m = options.resolution_m or backend.metadata.get("resolution_m")
-    mpp = scene.metres_per_pixel()
-    if not target_m or mpp is None:
-        return scene
-    if target_m <= 0:
-        raise GlacierfrontError(f"--resolution {target_m}: must be a positive number of metres")
+    try:
+        mpp = scene.metres_per_pixel()
+        choice = choose_scale(None if mpp is None else float(np.mean(mpp)), requested, model_m, model_range)
+    except BaseException:
+        scene.close()
+        raise
+    if choice.target_m is None:
+        return scene, choice
     # Scale the map-unit spacing by the metre ratio, so degrees and feet work as well as metres.
-    target_units = scene.source_resolution[0] * target_m / mpp[0]
+    target_units = scene.source_resolution[0] * choice.target_m / mpp[0]
     scene.close()
-    return open_scene(path, target_resolution=target_units, **kwargs)
+    return open_scene(path, target_resolution=target_units, **kwargs), choice
 
 
 def predict_scene(
@@ -132,10 +264,8 @@ def predict_scene(
 
 def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start, on_tiles) -> SceneResult:
     started = time.perf_counter()
-    with (
-        open_for_model(path, backend, options) as scene,
-        tempfile.TemporaryDirectory(prefix="glacierfront-") as tmp,
-    ):
+    scene, scale = open_for_model(path, backend, options)
+    with scene, tempfile.TemporaryDirectory(prefix="glacierfront-") as tmp:
         height, width = scene.height, scene.width
         tile, overlap = tiling_for(backend, options.tile, options.overlap, height, width)
         # Whole-scene results live in memory maps: RAM stays flat however large the scene is.
@@ -159,7 +289,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             on_tiles,
         )
         valid_fraction = float(valid.mean())
-        warnings = []
+        warnings = [scale.warning] if scale.warning and not scale.warn_once else []
         mpp = scene.metres_per_pixel()
         resolution_m = None if mpp is None else float(np.mean(mpp))
         min_length_px = PIXEL_MIN_LENGTH_PX if resolution_m is None else options.min_length_m / resolution_m
@@ -168,7 +298,9 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             warnings.append("no valid pixels (all nodata): no front")
         else:
             allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
-            pixels, _ = extract_front_banded(zones, valid, min_length_px, Path(tmp), allowed)
+            pixels, _ = extract_front_banded(
+                zones, valid, min_length_px, Path(tmp), allowed, ocean_rule=options.ocean_rule
+            )
             geographic = scene.crs is not None and scene.crs.is_geographic
             unit_m = scene.crs.linear_units_factor[1] if scene.crs is not None and not geographic else 1.0
             lines = lines_from_pixels(
@@ -215,4 +347,8 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             seconds=time.perf_counter() - started,
             valid_fraction=valid_fraction,
             warnings=warnings,
+            native_resolution_m=scale.native_m,
+            resampled=scene.scale_factor != (1.0, 1.0),
+            scale=scale,
+            scaling_note=scene.scaling_note,
         )

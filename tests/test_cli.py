@@ -102,3 +102,48 @@ def test_listed_checksum_mismatch_refuses_to_load(atto_checkpoint, tmp_path, cap
     (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  m.pt\n")
     assert main(["info", str(model)]) == 1
     assert "does not match" in capsys.readouterr().err
+
+
+def test_export_stamps_scale_and_info_shows_it(atto_checkpoint, tmp_path, capsys):
+    onnx_path, pt_path = tmp_path / "m.onnx", tmp_path / "m.pt"
+    stamp = ["--resolution-m", "60", "--resolution-range", "30,120"]
+    assert main(["export", str(atto_checkpoint[0]), "-o", str(onnx_path), *stamp]) == 0
+    assert main(["export", str(atto_checkpoint[0]), "-o", str(pt_path), *stamp]) == 0
+    capsys.readouterr()
+    for path in (onnx_path, pt_path):
+        assert main(["info", str(path), "--json"]) == 0
+        facts = json.loads(capsys.readouterr().out)
+        assert facts["resolution_m"] == 60.0 and facts["resolution_range_m"] == [30.0, 120.0]
+        assert main(["info", str(path)]) == 0
+        rows = {
+            line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if "│" in line
+        }
+        assert "60.0" in rows["resolution_m"] and "30..120" in rows["resolution_range_m"]
+    # An exported ONNX model is re-stamped without touching the graph.
+    assert main(["export", str(onnx_path), "-o", str(onnx_path), "--resolution-m", "45"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(onnx_path), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["resolution_m"] == 45.0 and facts["resolution_range_m"] == [30.0, 120.0]
+
+
+def test_info_says_when_a_model_states_no_scale(atto_checkpoint, capsys):
+    assert main(["info", str(atto_checkpoint[0])]) == 0
+    out = capsys.readouterr().out
+    assert "not stated: predict keeps each scene's own grid" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resolution-range", "30"], "--resolution-range '30': give LO,HI in metres"),
+        (["--resolution-m", "-1"], "--resolution-m -1: give a positive number of metres"),
+        (["--resolution-m", "200", "--resolution-range", "30,120"], "lies outside resolution_range_m"),
+    ],
+)
+def test_export_bad_scale_is_a_one_line_error(atto_checkpoint, tmp_path, capsys, extra, message):
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(atto_checkpoint[0]), "-o", str(out), *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("glacierfront: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()

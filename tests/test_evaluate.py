@@ -359,12 +359,19 @@ def make_backend(run) -> Backend:
     return Backend("fake", Path("fake.onnx"), CISNetConfig(), {"tile_size": 256}, "cpu", run)
 
 
-def perfect_backend(split: str = "train") -> Backend:
-    """A fake model that recognises each sample image and returns its label zones as confident logits."""
-    labels = {
-        read_png(item.image).tobytes(): zones_from_png_values(read_png(item.zones))
-        for item in list_split(SAMPLE, split)
-    }
+def perfect_backend(split: str = "train", turned: bool = False) -> Backend:
+    """A fake model that recognises each sample image and returns its label zones as confident logits.
+
+    ``turned``: it also recognises the images flipped and rotated (with the labels turned alike), so it is
+    an exactly equivariant model for test-time augmentation.
+    """
+    labels = {}
+    for item in list_split(SAMPLE, split):
+        image, zones = read_png(item.image), zones_from_png_values(read_png(item.zones))
+        for flip in (False, True) if turned else (False,):
+            for turns in range(4) if turned else (0,):
+                pair = [np.rot90(a[:, ::-1] if flip else a, turns) for a in (image, zones)]
+                labels[np.ascontiguousarray(pair[0]).tobytes()] = pair[1]
     backend = make_backend(None)
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -387,10 +394,17 @@ def all_glacier_backend() -> Backend:
 
 @pytest.fixture
 def patched_model(monkeypatch):
-    """Make `--model anything` load the given fake backend in the CLI."""
+    """Make `--model anything` load the given fake backend in the CLI; returns the (path, tta) of each load."""
+    calls: list[tuple[Path, bool]] = []
 
-    def install(backend: Backend) -> None:
-        monkeypatch.setattr("glacierfront.cli.evaluate.load_backend", lambda path, device: backend)
+    def install(backend: Backend) -> list[tuple[Path, bool]]:
+        def load(path, device, tta=False):
+            calls.append((Path(path), tta))
+            backend.tta = tta
+            return backend
+
+        monkeypatch.setattr("glacierfront.cli.evaluate.load_backend", load)
+        return calls
 
     return install
 
@@ -510,7 +524,7 @@ def test_save_dir_writes_caffe_named_pngs_that_pred_dir_reads_back(tmp_path, cap
 
 CAFFE_KEYS = {
     "mode", "data_dir", "split", "glaciers", "n_images", "n_with_bbox", "units", "min_length_px", "min_length_m",
-    "source", "model", "pred_dir", "prediction", "floor",
+    "ocean_rule", "tta", "source", "model", "pred_dir", "prediction", "floor",
 }  # fmt: skip
 MDE_KEYS = {
     "n_images", "n_evaluated", "n_no_front", "n_distances", "mde_px", "median_px", "mde_m", "median_m",
@@ -563,7 +577,9 @@ def test_model_finding_no_front_anywhere_exits_1(capsys, patched_model):
     [
         (("--data", "{tmp}/missing", "--floor"), ("missing", "not found")),
         (("--data", "{tmp}", "--floor"), ("not a CaFFe folder",)),
-        (("--data", str(SAMPLE), "--split", "train"), ("--model", "--pred-dir", "--floor")),
+        (("--data", str(SAMPLE), "--split", "train", "--floor", "--tta"), ("--tta", "--floor alone")),
+        (("--data", str(SAMPLE), "--pred-dir", "{tmp}", "--tta"), ("--tta", "--pred-dir")),
+        (("--data", str(SAMPLE), "--floor", "--ocean-rule", "biggest"), ("--ocean-rule", "largest, edge")),
         (("--data", str(SAMPLE), "--split", "train", "--glaciers", "COL", "--floor"), ("COL",)),
         (("--data", str(SAMPLE), "--split", "val", "--floor"), ("'val'",)),
         (("--data", str(SAMPLE), "--split", "train", "--floor", "--save-dir", "{tmp}/s"), ("--save-dir",)),
@@ -598,3 +614,101 @@ def test_csv_rows_cover_every_vector_scene(tmp_path):
     pred = layer(tmp_path / "pred.gpkg", [(hline(2.0), {"scene": "A"})])
     rows = csv_rows(evaluate_vectors(pred, ref))
     assert {(g, k) for _, g, k, _, _ in rows} == {("all", "all"), ("scene", "A"), ("scene", "B")}
+
+
+# --- which model, test-time augmentation, ocean rule -----------------------------------------------------
+
+
+def test_without_model_or_pred_dir_the_default_model_runs(capsys, patched_model):
+    from glacierfront.inference import default_model_path
+
+    calls = patched_model(perfect_backend())
+    code, out, err = run_cli(capsys, "evaluate", "--data", SAMPLE, "--split", "train", "--pixels", "--json")
+    assert code == 0
+    assert calls == [(default_model_path(), False)]
+    assert "default model" in err and str(default_model_path()) in err
+    result = json.loads(out)
+    assert (
+        result["source"] == "model" and result["prediction"]["n_evaluated"] == 3 and result["floor"] is None
+    )
+
+
+def test_floor_alone_scores_labels_without_loading_a_model(capsys, patched_model):
+    calls = patched_model(perfect_backend())
+    code, out, _ = run_cli(capsys, "evaluate", "--data", SAMPLE, "--split", "train", "--floor", "--pixels", "--json")  # fmt: skip
+    assert code == 0 and calls == []
+    result = json.loads(out)
+    assert result["prediction"] is None and result["floor"]["n_evaluated"] == 3
+
+
+def test_missing_default_model_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("glacierfront.inference.MODELS_DIR", tmp_path)
+    code, _, err = run_cli(capsys, "evaluate", "--data", SAMPLE, "--split", "train", "--pixels")
+    assert code == 1
+    assert_one_line_error(err, "no default model", "--model")
+
+
+def test_tta_reaches_the_backend_and_is_reported(capsys, patched_model):
+    calls = patched_model(perfect_backend(turned=True))
+    args = ("evaluate", "--data", SAMPLE, "--split", "train", "--pixels", "--model", "fake.onnx")
+    code, out, err = run_cli(capsys, *args, "--tta", "--floor", "--json")
+    assert code == 0 and calls == [(Path("fake.onnx"), True)]
+    result = json.loads(out)
+    assert result["tta"] is True and result["ocean_rule"] == "largest"
+    # The perfect model is position-free, so averaging its 8 flips and rotations changes nothing.
+    assert result["prediction"]["mde_px"] == pytest.approx(result["floor"]["mde_px"], abs=1e-12)
+    assert "test-time augmentation" in err
+    code, out, _ = run_cli(capsys, *args, "--tta", "--quiet")
+    assert code == 0 and "test-time augmentation" in out and "ocean rule: largest (CaFFe's)" in out
+
+
+def _labels_with_a_plateau_blob(folder: Path) -> Path:
+    """Saved predictions: the label zones, but JAC gets an ocean blob on its ice, larger than its real ocean
+    and touching no edge, so CaFFe's largest-piece rule keeps the blob and loses the real front."""
+    from PIL import Image
+
+    for item in list_split(SAMPLE, "train"):
+        zones = zones_from_png_values(read_png(item.zones))
+        if item.name.startswith("JAC"):
+            real_ocean = int((zones == 3).sum())
+            assert (zones[1:134, 122:255] == 2).all() and real_ocean < 133 * 133
+            zones[1:134, 122:255] = 3
+        Image.fromarray(zones).save(folder / f"{item.name}_pred.png")
+    return folder
+
+
+def test_edge_ocean_rule_recovers_the_front_a_plateau_blob_hides(tmp_path, capsys):
+    preds = _labels_with_a_plateau_blob(tmp_path)
+    args = (
+        "evaluate",
+        "--data",
+        SAMPLE,
+        "--split",
+        "train",
+        "--pred-dir",
+        preds,
+        "--pixels",
+        "--floor",
+        "--json",
+    )
+    code, out, _ = run_cli(capsys, *args)
+    largest = json.loads(out)
+    assert code == 0 and largest["ocean_rule"] == "largest"
+    jac = "JAC_2011-03-10_TSX_6_1_005"
+    assert (
+        largest["prediction"]["per_image"][jac]["mde_px"] > 10 * largest["floor"]["per_image"][jac]["mde_px"]
+    )
+    code, out, _ = run_cli(capsys, *args, "--ocean-rule", "edge")
+    edge = json.loads(out)
+    assert code == 0 and edge["ocean_rule"] == "edge"
+    # On labels the edge rule changes nothing here, and the blob is dropped: the prediction is the floor again.
+    assert edge["floor"]["mde_px"] == pytest.approx(largest["floor"]["mde_px"], abs=1e-12)
+    assert edge["prediction"]["mde_px"] == pytest.approx(edge["floor"]["mde_px"], abs=1e-12)
+
+
+def test_tta_and_ocean_rule_are_refused_in_vector_mode(tmp_path, capsys):
+    ref = layer(tmp_path / "ref.gpkg", [(hline(0.0), {"scene": "s1"})])
+    for extra in (("--tta",), ("--ocean-rule", "edge")):
+        code, _, err = run_cli(capsys, "evaluate", ref, "--ref", ref, *extra)
+        assert code == 1
+        assert_one_line_error(err, extra[0], "vector mode")

@@ -80,3 +80,79 @@ def test_inference_checkpoint_drops_training_state(tmp_path):
     assert shipped.training is None and shipped.metadata["source_sha256"] == sha256_file(src)
     assert out.stat().st_size < src.stat().st_size - 3_000_000
     assert all(torch.equal(shipped.state_dict[k], v) for k, v in model.state_dict().items())
+
+
+# -- the model's scale: stamped at export, read back by everything, optional in older files ----------------
+
+
+def test_export_stamps_resolution_into_onnx_and_checkpoint(atto_checkpoint, exported, tmp_path):
+    from glacierfront.inference import load_backend
+    from glacierfront.model import load_checkpoint
+    from glacierfront.model.export import export_checkpoint, scale_metadata
+
+    stamp = scale_metadata(60.0, "30,120")
+    assert stamp == {"resolution_m": 60.0, "resolution_range_m": [30.0, 120.0]}
+    onnx_path = export_onnx(atto_checkpoint[0], tmp_path / "m.onnx", stamp=stamp)
+    meta = read_onnx_metadata(onnx_path)
+    assert meta["resolution_m"] == 60.0 and meta["resolution_range_m"] == [30.0, 120.0]
+    assert load_backend(onnx_path).metadata["resolution_range_m"] == [30.0, 120.0]
+    pt = export_checkpoint(atto_checkpoint[0], tmp_path / "m.pt", stamp=stamp)
+    assert load_checkpoint(pt).metadata["resolution_m"] == 60.0
+    assert load_checkpoint(pt).metadata["resolution_range_m"] == [30.0, 120.0]
+    # Without a stamp the checkpoint's own (unstated) scale is kept.
+    assert read_onnx_metadata(exported)["resolution_m"] is None
+
+
+def test_restamp_onnx_rewrites_metadata_only(exported, tmp_path):
+    from glacierfront.model.export import restamp_onnx
+
+    copy = tmp_path / "copy.onnx"
+    restamp_onnx(exported, copy, {"resolution_m": 60.0})
+    restamp_onnx(copy, copy, {"resolution_range_m": [45.0, 80.0]})  # in place, keys accumulate
+    before, after = read_onnx_metadata(exported), read_onnx_metadata(copy)
+    assert after == {**before, "resolution_m": 60.0, "resolution_range_m": [45.0, 80.0]}
+    assert onnx.load(str(copy)).graph == onnx.load(str(exported)).graph
+
+
+@pytest.mark.parametrize(
+    ("resolution_m", "span", "message"),
+    [
+        (0.0, None, "--resolution-m 0: give a positive number"),
+        (None, "30", "--resolution-range '30': give LO,HI"),
+        (None, "120,30", "--resolution-range '120,30': give LO,HI"),
+        (None, "a,b", "--resolution-range 'a,b': give LO,HI"),
+        (200.0, "30,120", "resolution_m 200 lies outside resolution_range_m"),
+    ],
+)
+def test_bad_scale_stamps_are_refused(atto_checkpoint, tmp_path, resolution_m, span, message):
+    from glacierfront.model.export import scale_metadata
+
+    with pytest.raises(GlacierfrontError, match=message):
+        export_onnx(atto_checkpoint[0], tmp_path / "x.onnx", stamp=scale_metadata(resolution_m, span))
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_files_without_scale_keys_still_load(atto_checkpoint, exported, tmp_path):
+    from glacierfront.inference import load_backend
+    from glacierfront.model import load_checkpoint
+    from glacierfront.model.info import describe_model
+    from glacierfront.predict import model_scale
+
+    proto = onnx.load(str(exported))
+    kept = [p for p in proto.metadata_props if not p.key.startswith("resolution")]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    old_onnx = tmp_path / "old.onnx"
+    onnx.save(proto, str(old_onnx))
+    payload = torch.load(atto_checkpoint[0], weights_only=True)
+    for key in ("resolution_m", "resolution_range_m"):
+        payload["metadata"].pop(key)
+    old_pt = tmp_path / "old.pt"
+    torch.save(payload, old_pt)
+    for path in (old_onnx, old_pt):
+        backend = load_backend(path)
+        assert "resolution_m" not in backend.metadata
+        assert model_scale(backend) == (None, None)  # predict keeps the native grid (and warns)
+        facts = describe_model(path)
+        assert facts["resolution_m"] is None and facts["resolution_range_m"] is None
+    assert "resolution_m" not in load_checkpoint(old_pt).metadata

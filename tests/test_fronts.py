@@ -14,6 +14,7 @@ from glacierfront.fronts import (
     OCEAN,
     ROCK,
     clip_to_bbox,
+    data_edge,
     extract_front,
     front_pixels,
     min_length_px_for,
@@ -170,3 +171,88 @@ def test_label_zones_reproduce_label_fronts_on_real_caffe256_images():
     assert all(image["mde_px"] < 3.0 for image in result["per_image"].values())
     # Without boxes, lateral ice cliffs count as front and the error grows several-fold.
     assert no_box.result()["mde_px"] > 2 * result["mde_px"]
+
+
+# --- the "edge" ocean rule --------------------------------------------------------------------------------
+
+
+def _plateau_blob_scene() -> np.ndarray:
+    """Glacier everywhere; the real ocean is a 4-column strip on the right edge (30 x 4 = 120 px); a larger
+    ocean blob (12 x 12 = 144 px) sits on the ice plateau and touches no edge."""
+    zones = np.full((30, 40), GLACIER, dtype=np.uint8)
+    zones[:, 36:] = OCEAN
+    zones[8:20, 6:18] = OCEAN
+    return zones
+
+
+def test_largest_rule_lets_a_plateau_blob_win_as_caffe_does():
+    zones = _plateau_blob_scene()
+    out = postprocess_zones(zones, "largest")
+    assert (out[8:20, 6:18] == OCEAN).all() and (out[:, 36:] == GLACIER).all()
+    np.testing.assert_array_equal(out, postprocess_zones(zones))  # "largest" is the default
+
+
+def test_edge_rule_keeps_the_ocean_on_the_scene_edge_and_drops_the_plateau_blob():
+    zones = _plateau_blob_scene()
+    out = postprocess_zones(zones, "edge")
+    assert (out[:, 36:] == OCEAN).all() and (out[8:20, 6:18] == GLACIER).all()
+    expected = np.zeros(zones.shape, dtype=bool)
+    expected[:, 36] = True
+    np.testing.assert_array_equal(extract_front(zones, 2, ocean_rule="edge"), expected)
+    # With CaFFe's rule the real front is lost and the blob's outline is the "front".
+    largest = extract_front(zones, 2, ocean_rule="largest")
+    assert not largest[:, 30:].any() and largest[8:20, 6:18].sum() == 12 * 4 - 4
+
+
+def test_edge_rule_keeps_every_piece_on_the_edge():
+    zones = _plateau_blob_scene()
+    zones[25:, :3] = OCEAN  # a second, small piece in the bottom-left corner
+    out = postprocess_zones(zones, "edge")
+    assert (out[25:, :3] == OCEAN).all() and (out[:, 36:] == OCEAN).all()
+    assert (out[8:20, 6:18] == GLACIER).all()
+
+
+def test_edge_rule_falls_back_to_the_largest_when_no_ocean_reaches_the_edge():
+    zones = np.full((30, 40), GLACIER, dtype=np.uint8)
+    zones[8:20, 6:18] = OCEAN
+    zones[5:9, 25:30] = OCEAN
+    out = postprocess_zones(zones, "edge")
+    np.testing.assert_array_equal(out, postprocess_zones(zones, "largest"))
+    assert (out[8:20, 6:18] == OCEAN).all() and (out[5:9, 25:30] == GLACIER).all()
+
+
+@pytest.mark.parametrize("outside", ["nodata", "na"])
+def test_edge_rule_counts_nodata_and_na_as_the_edge_of_the_data(outside):
+    # The swath ends inside the raster: the open ocean meets nodata (or the NA class), not the raster border.
+    zones = np.full((30, 40), GLACIER, dtype=np.uint8)
+    zones[8:20, 6:18] = OCEAN  # the plateau blob, 144 px
+    zones[10:20, 30:34] = OCEAN  # the real ocean, 40 px, ending where the data ends on its right
+    nodata = np.zeros(zones.shape, dtype=bool)
+    nodata[:, 34:] = True
+    if outside == "na":
+        zones[nodata] = NA
+    front = extract_front(zones, 2, nodata_mask=nodata if outside == "nodata" else None, ocean_rule="edge")
+    expected = np.zeros(zones.shape, dtype=bool)
+    expected[10:20, 30] = True  # glacier to the left
+    expected[10, 31:34] = expected[19, 31:34] = True  # glacier above and below
+    np.testing.assert_array_equal(front, expected)
+    # Where glacier (not the end of the data) surrounds that piece, the largest piece, the blob, is kept.
+    zones[:, 34:] = GLACIER
+    assert not extract_front(zones, 2, ocean_rule="edge")[:, 30:].any()
+
+
+def test_data_edge_is_the_border_and_the_neighbours_of_nodata():
+    nodata = np.zeros((7, 9), dtype=bool)
+    nodata[3, 4] = True
+    edge = data_edge(nodata)
+    expected = np.zeros((7, 9), dtype=bool)
+    expected[[0, -1], :] = expected[:, [0, -1]] = True
+    expected[2:5, 3:6] = True
+    np.testing.assert_array_equal(edge, expected)
+    inner = data_edge(np.zeros((4, 5), bool), top=False, bottom=False)
+    assert inner[:, [0, -1]].all() and not inner[:, 1:-1].any()
+
+
+def test_unknown_ocean_rule_is_an_error():
+    with pytest.raises(GlacierfrontError, match="ocean-rule"):
+        extract_front(_plateau_blob_scene(), 2, ocean_rule="biggest")

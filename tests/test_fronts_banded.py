@@ -18,14 +18,26 @@ def blobby_zones(seed: int, shape=(97, 83)) -> np.ndarray:
     return zones
 
 
+def nodata_of(kind: str, shape=(97, 83)) -> np.ndarray:
+    """Valid-data masks: a strip on the left, or also a ragged patch inside that crosses band seams."""
+    valid = np.ones(shape, bool)
+    valid[:, :7] = False  # a nodata strip: NA for the rules, never front
+    if kind == "patch":
+        valid[40:47, 30:52] = False
+        valid[47, 44] = False  # a one-row tail: its neighbours on both sides of a seam are data edge
+    return valid
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("band", [1, 5, 16, 200])
-def test_banded_equals_in_memory(tmp_path, seed, band):
+@pytest.mark.parametrize(("ocean_rule", "nodata"), [("largest", "strip"), ("edge", "patch")])
+def test_banded_equals_in_memory(tmp_path, seed, band, ocean_rule, nodata):
     zones = blobby_zones(seed)
-    valid = np.ones(zones.shape, bool)
-    valid[:, :7] = False  # a nodata strip: NA for the rules, never front
-    expected_front, expected_zones = extract_front_and_zones(zones, 4.0, nodata_mask=~valid)
-    pixels, processed = extract_front_banded(zones, valid, 4.0, tmp_path, band=band)
+    valid = nodata_of(nodata)
+    expected_front, expected_zones = extract_front_and_zones(
+        zones, 4.0, nodata_mask=~valid, ocean_rule=ocean_rule
+    )
+    pixels, processed = extract_front_banded(zones, valid, 4.0, tmp_path, band=band, ocean_rule=ocean_rule)
     np.testing.assert_array_equal(processed[valid], expected_zones[valid])
     got = np.zeros(zones.shape, bool)
     got[pixels.rows, pixels.cols] = True
@@ -59,3 +71,33 @@ def test_short_pieces_are_measured_before_the_aoi_clips_them(tmp_path):
     pixels, _ = extract_front_banded(zones, valid, 10.0, tmp_path, allowed=inside, band=4)
     # The piece is 20 px long (> 10) so it survives, then the AOI keeps its top 5 pixels.
     assert sorted(pixels.rows.tolist()) == [0, 1, 2, 3, 4] and set(pixels.cols.tolist()) == {10}
+
+
+def test_the_ocean_rules_differ_on_these_zone_maps():
+    # Otherwise the comparison above could not tell the banded edge rule from the largest-piece rule.
+    differ = 0
+    for seed in range(6):
+        zones, valid = blobby_zones(seed), nodata_of("patch")
+        largest = extract_front_and_zones(zones, 4.0, nodata_mask=~valid, ocean_rule="largest")[1]
+        edge = extract_front_and_zones(zones, 4.0, nodata_mask=~valid, ocean_rule="edge")[1]
+        differ += int((largest != edge).any())
+    assert differ >= 3
+
+
+@pytest.mark.parametrize("band", [3, 7, 100])
+def test_banded_edge_rule_drops_a_plateau_blob_larger_than_the_real_ocean(tmp_path, band):
+    zones = np.full((30, 40), 2, np.uint8)  # glacier
+    zones[:, 36:] = 3  # the real ocean on the right edge, 120 px
+    zones[8:20, 6:18] = 3  # a plateau blob, 144 px, touching no edge
+    valid = np.ones(zones.shape, bool)
+    edge, _ = extract_front_banded(zones, valid, 2.0, tmp_path, band=band, ocean_rule="edge")
+    assert set(edge.cols.tolist()) == {36} and edge.rows.size == 30
+    largest, _ = extract_front_banded(zones, valid, 2.0, tmp_path, band=band, ocean_rule="largest")
+    assert largest.cols.max() < 18 and largest.rows.size == 44
+
+
+def test_banded_rejects_an_unknown_ocean_rule(tmp_path):
+    from glacierfront.errors import GlacierfrontError
+
+    with pytest.raises(GlacierfrontError, match="ocean-rule"):
+        extract_front_banded(blobby_zones(0), nodata_of("strip"), 4.0, tmp_path, ocean_rule="widest")

@@ -9,9 +9,11 @@ import rasterio
 from fakes import glacier_scene, threshold_model
 
 from glacierfront.cli import main
+from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
 from glacierfront.io.vectors import read_lines
-from glacierfront.predict import PredictOptions, predict_scene
+from glacierfront.model.export import restamp_onnx
+from glacierfront.predict import PredictOptions, choose_scale, predict_scene
 from glacierfront.segment import segment_array
 
 RES = 20.0
@@ -66,6 +68,7 @@ def test_resampled_to_model_resolution_maps_back(tmp_path, scene):
     result = predict_scene(scene, load_backend(coarse), PredictOptions(tile=128))
     assert result.shape == (150, 200)
     assert result.resolution_m == pytest.approx(40.0)
+    assert result.native_resolution_m == pytest.approx(RES) and result.resampled
     xs = np.asarray(result.lines[0].geometry.coords)[:, 0]
     assert np.all(np.abs(xs - (X0 + 220 * RES)) <= 40.0)
 
@@ -181,8 +184,12 @@ def test_scene_smaller_than_a_tile_still_works(model, tmp_path):
         (lambda p: glacier_scene(p, height=20, width=20, rock_rows=5, front_col=10), [], "too small"),
         (lambda p: glacier_scene(p), ["--band", "2"], "band 2 is out of range"),
         (lambda p: glacier_scene(p), ["--tile", "100"], "multiple of 32"),
+        (lambda p: glacier_scene(p), ["--resolution", "foo"], "--resolution foo: give a pixel spacing"),
+        (lambda p: glacier_scene(p), ["--resolution", "0"], "--resolution 0: give a pixel spacing"),
+        (lambda p: glacier_scene(p), ["--resolution", "-20"], "--resolution -20: give a pixel spacing"),
+        (lambda p: glacier_scene(p), ["--resolution", "nan"], "--resolution nan: give a pixel spacing"),
     ],
-    ids=["missing", "not-raster", "tiny", "bad-band", "bad-tile"],
+    ids=["missing", "not-raster", "tiny", "bad-band", "bad-tile", "res-foo", "res-0", "res-neg", "res-nan"],
 )
 def test_bad_input_one_line_error_nothing_written(model, tmp_path, capsys, make, extra, message):
     scene = make(tmp_path / "in.tif")
@@ -248,3 +255,256 @@ def test_aoi_without_polygons_is_an_error(model, scene, tmp_path, capsys):
         == 1
     )
     assert "holds no polygons" in capsys.readouterr().err
+
+
+# -- scale: predict processes at the model's training spacing unless told otherwise -------------------------
+
+
+@pytest.fixture(scope="module")
+def model_40m(tmp_path_factory):
+    """The threshold model stating a 40 m training spacing, tolerating 30..60 m."""
+    folder = tmp_path_factory.mktemp("model40")
+    plain = threshold_model(folder / "plain.onnx")
+    return restamp_onnx(
+        plain, folder / "m40.onnx", {"resolution_m": 40.0, "resolution_range_m": [30.0, 60.0]}
+    )
+
+
+def zones_shape(path):
+    with rasterio.open(path) as z:
+        return z.height, z.width
+
+
+def predict_cli(scene, model, tmp_path, *extra):
+    zones = tmp_path / "zones.tif"
+    rc = main(
+        [
+            "predict",
+            str(scene),
+            "-o",
+            str(tmp_path / "f.gpkg"),
+            "-m",
+            str(model),
+            "--zones",
+            str(zones),
+            *extra,
+        ]
+    )
+    return rc, zones_shape(zones)
+
+
+def test_default_resamples_to_the_models_spacing_and_says_so(model_40m, scene, tmp_path, capsys):
+    rc, shape = predict_cli(scene, model_40m, tmp_path)
+    assert rc == 0 and shape == (150, 200)  # 300 x 400 px of 20 m processed at 40 m
+    err = capsys.readouterr().err
+    line = (
+        "scene_2020-07-01.tif: 20.0 m pixels resampled to 40.0 m (the model's training scale); "
+        "--resolution native to keep the grid"
+    )
+    assert line in err.splitlines()
+    assert "warning" not in err
+    records, _ = read_lines(tmp_path / "f.gpkg")
+    assert records[0][1]["resolution_m"] == pytest.approx(40.0)
+
+
+def test_resolution_native_keeps_the_grid_and_warns_out_of_range(model_40m, scene, tmp_path, capsys):
+    rc, shape = predict_cli(scene, model_40m, tmp_path, "--resolution", "native", "-q")
+    assert rc == 0 and shape == (300, 400)
+    err = capsys.readouterr().err
+    assert "resampled" not in err
+    # 20 m is outside the model's 30..60 m: said even with --quiet, with what to do.
+    [warning] = err.splitlines()
+    assert warning.startswith("scene_2020-07-01.tif: processed at its own 20.0 m pixels, outside the 30-60 m")
+    assert "leave out --resolution native to resample to 40 m" in warning
+
+
+def test_resolution_in_metres_resamples_there(model_40m, scene, tmp_path, capsys):
+    rc, shape = predict_cli(scene, model_40m, tmp_path, "--resolution", "45")
+    assert rc == 0 and shape == (133, 178)  # round(300 * 20 / 45), round(400 * 20 / 45)
+    err = capsys.readouterr().err
+    assert "scene_2020-07-01.tif: 20.0 m pixels resampled to 45.0 m (--resolution)" in err
+    assert "warning" not in err and "outside" not in err
+    result = predict_scene(scene, load_backend(model_40m), PredictOptions(resolution_m=45.0))
+    assert result.shape == (133, 178) and result.resampled
+    assert result.resolution_m == pytest.approx(45.0, rel=0.01)
+
+
+def test_resolution_outside_the_models_range_warns(model_40m, scene, tmp_path, capsys):
+    rc, shape = predict_cli(scene, model_40m, tmp_path, "--resolution", "100", "-q")
+    assert rc == 0 and shape == (60, 80)
+    err = capsys.readouterr().err
+    assert "scene_2020-07-01.tif: --resolution 100 m is outside the 30-60 m the model was trained for" in err
+
+
+def test_model_without_a_stated_spacing_keeps_the_grid_and_warns_once(model, tmp_path, capsys):
+    a, b = glacier_scene(tmp_path / "a.tif"), glacier_scene(tmp_path / "b.tif")
+    assert main(["predict", str(a), str(b), "-o", str(tmp_path / "out"), "-m", str(model), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the model states no training pixel spacing") == 1
+    assert "glacierfront export --resolution-m M" in err
+    result = predict_scene(a, load_backend(model), PredictOptions())
+    assert result.shape == (300, 400) and not result.resampled
+
+
+def test_scene_at_the_models_spacing_is_not_resampled(model_40m, tmp_path, capsys):
+    path = glacier_scene(tmp_path / "s40.tif", res=40.0)
+    result = predict_scene(path, load_backend(model_40m), PredictOptions())
+    assert result.shape == (300, 400) and not result.resampled
+    assert result.scale.note is None and result.scale.warning is None
+
+
+def test_scene_without_crs_cannot_be_resampled_said_once(model_40m, tmp_path, capsys):
+    a = glacier_scene(tmp_path / "a.tif", crs=None)
+    b = glacier_scene(tmp_path / "b.tif", crs=None)
+    out = tmp_path / "out"
+    assert (
+        main(["predict", str(a), str(b), "-o", str(out), "-m", str(model_40m), "--allow-pixel-coords", "-q"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert err.count("no CRS (pixel coordinates): nothing can be resampled") == 1
+    assert "resample the files to about 40 m pixels beforehand" in err
+    result = predict_scene(a, load_backend(model_40m), PredictOptions(allow_pixel_coords=True))
+    assert result.shape == (300, 400) and not result.resampled and result.resolution_m is None
+
+
+@pytest.mark.parametrize(
+    ("native", "requested", "model_m", "span", "target", "note", "warning"),
+    [
+        (30.0, None, 60.0, (30.0, 120.0), 60.0, "30.0 m pixels resampled to 60.0 m (the model's", None),
+        (30.0, "native", 60.0, (45.0, 80.0), None, None, "leave out --resolution native"),
+        (30.0, "native", 60.0, (30.0, 120.0), None, None, None),
+        (30.0, 45.0, 60.0, (45.0, 80.0), 45.0, "resampled to 45.0 m (--resolution)", None),
+        (30.0, 200.0, 60.0, (45.0, 80.0), 200.0, "resampled to 200.0 m", "--resolution 200 m is outside"),
+        (60.3, None, 60.0, None, None, None, None),  # within 1 %: kept
+        (20.0, "native", 60.0, None, None, None, "outside the 40-90 m"),  # no range: 1.5x either way
+        (20.0, None, None, (45.0, 80.0), None, None, "pass --resolution M in 45..80"),
+        (20.0, None, None, None, None, None, "states no training pixel spacing"),
+        (20.0, 45.0, None, None, 45.0, "resampled to 45.0 m", None),
+        (None, None, 60.0, (45.0, 80.0), None, None, "no CRS"),
+    ],
+)
+def test_choose_scale(native, requested, model_m, span, target, note, warning):
+    choice = choose_scale(native, requested, model_m, span)
+    assert choice.target_m == target
+    assert (choice.note is None) == (note is None) and (note is None or note in choice.note)
+    assert (choice.warning is None) == (warning is None) and (warning is None or warning in choice.warning)
+
+
+def test_malformed_scale_metadata_is_an_error(tmp_path, scene):
+    bad = threshold_model(tmp_path / "bad.onnx", resolution_m=-5.0)
+    with pytest.raises(
+        GlacierfrontError, match="bad.onnx: metadata resolution_m -5.0 is not a positive number"
+    ):
+        predict_scene(scene, load_backend(bad), PredictOptions())
+
+
+# --- test-time augmentation, ensembles, the ocean rule --------------------------------------------------
+
+
+def _positional_backend(weights: tuple[float, float, float], seed: int = 0):
+    """A fake model that is NOT equivariant: logit k = a_k * pixel + b_k * row + c_k * column of its input."""
+    from pathlib import Path
+
+    from glacierfront.inference import Backend
+    from glacierfront.model.config import CISNetConfig
+
+    coef = np.random.default_rng(seed).normal(size=(4, 3)) * np.asarray(weights)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        rows, cols = np.indices(x.shape[-2:], dtype=np.float32)
+        terms = np.stack(
+            [x[:, 0], np.broadcast_to(rows, x[:, 0].shape), np.broadcast_to(cols, x[:, 0].shape)]
+        )
+        return np.einsum("kt,tnhw->nkhw", coef, terms).astype(np.float32)
+
+    meta = {"normalization": {"mean": 0.0, "std": 1.0}, "tile_size": 64}
+    return Backend("fake", Path(f"positional{seed}.onnx"), CISNetConfig(), meta, "cpu", run), coef
+
+
+def _hand_tta(image: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """The TTA average written out per pixel: under each flip/rotation, pixel (r, c) is seen by the model at
+    another position; average the softmax of the logits it gets there (the orbit of the position)."""
+    h, w = image.shape
+    out = np.zeros((4, h, w))
+    for r in range(h):
+        for c in range(w):
+            orbit = [(r, c), (r, w - 1 - c), (h - 1 - r, c), (h - 1 - r, w - 1 - c)]
+            if h == w:
+                n = h - 1
+                orbit += [(c, r), (n - c, n - r), (n - c, r), (c, n - r)]
+            for i, j in orbit:
+                logits = coef @ np.array([image[r, c], i, j])
+                out[:, r, c] += np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+            out[:, r, c] /= len(orbit)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (5, 7)])
+def test_tta_averages_the_flips_and_rotations_mapped_back(shape):
+    backend, coef = _positional_backend((1.0, 0.7, -0.4))
+    images = np.random.default_rng(1).random((2, 1, *shape)).astype(np.float32)
+    backend.tta = True
+    got = backend.predict(images)
+    assert got.shape == (2, 4, *shape)
+    for n in range(2):
+        np.testing.assert_allclose(got[n], _hand_tta(images[n, 0], coef), rtol=1e-5, atol=1e-6)
+    backend.tta = False
+    assert not np.allclose(backend.predict(images), got, atol=1e-3)  # the fake really is position-dependent
+
+
+def test_tta_of_an_equivariant_model_gives_the_same_zones(model):
+    image = np.random.default_rng(2).random((150, 170)).astype(np.float32)
+    plain, tta = load_backend(model), load_backend(model, tta=True)
+    assert tta.tta and not plain.tta
+    zones, conf = segment_array(image, plain, tile=64, overlap=16)
+    zones_tta, conf_tta = segment_array(image, tta, tile=64, overlap=16)
+    np.testing.assert_array_equal(zones_tta, zones)
+    np.testing.assert_allclose(conf_tta, conf, atol=1 / 255)
+    tiles = image[None, None, :40, :56]  # not square: the four flips only
+    np.testing.assert_allclose(tta.predict(tiles), plain.predict(tiles), atol=1e-6)
+
+
+def test_ensemble_averages_the_models_probabilities(model):
+    from glacierfront.inference import ensemble_backend
+
+    (a, _), (b, _) = _positional_backend((1.0, 0.5, 0.5), 0), _positional_backend((1.0, 0.5, 0.5), 1)
+    images = np.random.default_rng(3).random((2, 1, 8, 8)).astype(np.float32)
+    both = ensemble_backend([a, b])
+    np.testing.assert_allclose(both.predict(images), (a.predict(images) + b.predict(images)) / 2, atol=1e-6)
+    assert both.label == "positional0.onnx+positional1.onnx"
+    with_tta = ensemble_backend([a, b], tta=True)
+    a.tta = b.tta = True
+    np.testing.assert_allclose(
+        with_tta.predict(images), (a.predict(images) + b.predict(images)) / 2, atol=1e-6
+    )
+    # Several paths to load_backend make an ensemble; the same model twice gives that model.
+    twice, once = load_backend([model, model]), load_backend(model)
+    np.testing.assert_allclose(twice.predict(images), once.predict(images), atol=1e-6)
+    assert twice.label == "threshold.onnx+threshold.onnx" and len(twice.sha256) == 64
+
+
+def test_ensemble_refuses_models_that_disagree(tmp_path, model):
+    two_bands = threshold_model(tmp_path / "rgb.onnx", in_channels=2)
+    with pytest.raises(GlacierfrontError, match="input bands"):
+        load_backend([model, two_bands])
+    coarse = threshold_model(tmp_path / "coarse.onnx", resolution_m=40.0)
+    with pytest.raises(GlacierfrontError, match="training pixel spacing"):
+        load_backend([model, coarse])
+
+
+def test_predict_edge_ocean_rule_drops_a_lake_larger_than_the_ocean(model, tmp_path):
+    from fakes import OCEAN as DARK
+
+    path = glacier_scene(tmp_path / "lake.tif", front_col=380)  # real ocean: 20 x 250 px on the right edge
+    with rasterio.open(path, "r+") as dst:
+        image = dst.read(1)
+        image[120:220, 100:200] = DARK  # a 100 x 100 px lake on the ice: CaFFe's largest ocean piece
+        dst.write(image, 1)
+    assert PredictOptions().ocean_rule == "largest"
+    largest = predict_scene(path, load_backend(model), PredictOptions(tile=128))
+    xs = np.concatenate([np.asarray(line.geometry.coords)[:, 0] for line in largest.lines])
+    assert xs.max() <= X0 + 200 * RES  # the lake's outline; the real front is lost
+    edge = predict_scene(path, load_backend(model), PredictOptions(tile=128, ocean_rule="edge"))
+    assert len(edge.lines) == 1
+    np.testing.assert_allclose(np.asarray(edge.lines[0].geometry.coords)[:, 0], X0 + 380 * RES)

@@ -55,7 +55,11 @@ def evaluate(
         "or a model file that glacierfront train wrote.",
     ),
     model: Path | None = typer.Option(
-        None, "--model", "-m", help="Model (.onnx or .pt) to run over the split."
+        None,
+        "--model",
+        "-m",
+        help="Model (.onnx or .pt) to run over the split. Default: the shipped model, except with "
+        "--pred-dir, or with --floor alone (then only the labels are scored).",
     ),
     pred_dir: Path | None = typer.Option(
         None, "--pred-dir", help="Saved zone masks (<name>_zones.png or <name>_pred.png) instead of a model."
@@ -76,6 +80,8 @@ def evaluate(
         "--min-length-px",
         help="Drop front pieces of at most this many px. Default: 2 with --pixels, else 750 m / resolution.",
     ),
+    ocean_rule: str | None = opt.ocean_rule_option(None),
+    tta: bool = opt.TTA,
     device: str = opt.DEVICE,
     batch_size: int | None = opt.BATCH_SIZE,
     tile: int | None = opt.TILE,
@@ -95,6 +101,8 @@ def evaluate(
     CaFFe mode: run a model (or read saved masks) over a CaFFe split, scored as CaFFe does.
     $ glacierfront evaluate --data data_raw --split test --model cisnet.onnx --floor
     $ glacierfront evaluate --data caffe256 --split train --pred-dir preds/ --pixels --csv
+    $ glacierfront evaluate --data caffe256 --floor --pixels     # labels only
+    Without --model: --pred-dir's masks; --floor alone: labels only; else the shipped model.
 
     MDE: the mean of all distances (both directions) of all scenes pooled in one list.
     Scenes without a predicted front are counted as "no front", never averaged.
@@ -119,8 +127,9 @@ def evaluate(
             overlap=overlap,
             batch_size=batch_size,
             holdout=holdout_config(holdout) if holdout is not None else None,
+            ocean_rule=ocean_rule or "largest",
         )
-        result = _run_caffe(data, model, pred_dir, options, device, quiet)
+        result = _run_caffe(data, model, pred_dir, options, device, tta, quiet)
     else:
         caffe_only = {
             "--split": split,
@@ -131,6 +140,7 @@ def evaluate(
         }
         caffe_only |= {"--save-dir": save_dir, "--min-length-px": min_length_px, "--tile": tile}
         caffe_only |= {"--overlap": overlap, "--floor": floor or None, "--pixels": pixels or None}
+        caffe_only |= {"--ocean-rule": ocean_rule, "--tta": tta or None}
         _refuse("without --data (vector mode)", **caffe_only)
         if pred is None or ref is None:
             raise GlacierfrontError(
@@ -165,23 +175,40 @@ def _glacier_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _run_caffe(
-    data: Path, model: Path | None, pred_dir: Path | None, options: CaffeOptions, device: str, quiet: bool
+    data: Path,
+    model: Path | None,
+    pred_dir: Path | None,
+    options: CaffeOptions,
+    device: str,
+    tta: bool,
+    quiet: bool,
 ) -> dict[str, Any]:
     if model is not None and pred_dir is not None:
         raise GlacierfrontError("--model and --pred-dir both given: evaluate one source at a time")
-    if model is None and pred_dir is None and not options.floor:
-        raise GlacierfrontError("--data: give --model MODEL, --pred-dir DIR, or --floor (labels only)")
+    if tta and pred_dir is not None:
+        raise GlacierfrontError("--tta averages a model's predictions: it does not apply to --pred-dir masks")
+    labels_only = model is None and pred_dir is None and options.floor
+    if tta and labels_only:
+        raise GlacierfrontError(
+            "--tta averages a model's predictions, but --floor alone scores only the labels: add --model"
+        )
     if not data.is_dir():
         raise GlacierfrontError(f"--data {data}: folder not found; pass the CaFFe data_raw folder")
     # List the split first: a wrong folder is reported before a model is loaded.
     if options.holdout is None:
         list_split(data, options.split, options.glaciers)
-    backend = load_backend(model, device) if model is not None else None
+    default = model is None and pred_dir is None and not labels_only
+    if default:
+        model = opt.model_path(None)
+    backend = load_backend(model, device, tta=tta) if model is not None else None
     console = Console(stderr=True, quiet=quiet)
     if backend is not None:
-        console.print(
-            f"model {backend.path.name} ({backend.config.encoder}) on {backend.device}", highlight=False
-        )
+        notes = [f"on {backend.device}"]
+        if default:
+            notes.append(f"(the default model, {model})")
+        if tta:
+            notes.append("with 8-fold test-time augmentation")
+        console.print(f"model {backend.label} ({backend.config.encoder}) {' '.join(notes)}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # No bar where stderr is not a terminal (logs, pipelines): it would only leave blank lines behind.
     with Progress(
@@ -260,7 +287,11 @@ def _caffe_tables(console: Console, result: dict[str, Any]) -> None:
     median_key = f"median_{unit}"
     sources = [(s, result[s]) for s in ("prediction", "floor") if result[s] is not None]
     title = f"CaFFe {result['split']}: {result['n_images']} images ({', '.join(result['glaciers'])})"
-    summary = Table(title=title)
+    rule = result["ocean_rule"]
+    caption = f"ocean rule: {rule}" + (" (CaFFe's)" if rule == "largest" else " (not CaFFe's)")
+    if result["tta"]:
+        caption += "; test-time augmentation: 8 flips/rotations"
+    summary = Table(title=title, caption=caption)
     for name in ("", "images", "evaluated", "no front", f"MDE ({unit})", f"median ({unit})"):
         summary.add_column(name, justify="right" if name else "left")
     for source, part in sources:

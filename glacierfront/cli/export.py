@@ -7,29 +7,59 @@ from pathlib import Path
 import typer
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.model.export import DEFAULT_OPSET, export_checkpoint, export_onnx
+from glacierfront.model.export import (
+    DEFAULT_OPSET,
+    export_checkpoint,
+    export_onnx,
+    restamp_onnx,
+    scale_metadata,
+)
+from glacierfront.model.info import model_kind
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="glacierfront checkpoint (.pt) to export."),
+    checkpoint: Path = typer.Argument(
+        ..., help="glacierfront checkpoint (.pt) to export, or an .onnx model to re-stamp its metadata."
+    ),
     output: Path = typer.Option(
         ..., "-o", "--output", help="ONNX file to write (.onnx), or .pt for an inference-only checkpoint."
     ),
     opset: int = typer.Option(DEFAULT_OPSET, help="ONNX opset version (17 or newer)."),
+    resolution_m: float | None = typer.Option(
+        None,
+        "--resolution-m",
+        help="Pixel spacing (m) the model was trained at; predict resamples scenes to it by default. "
+        "Overrides the checkpoint's.",
+    ),
+    resolution_range: str | None = typer.Option(
+        None,
+        "--resolution-range",
+        help="LO,HI: pixel spacings (m) the model works at, e.g. 30,120; predict warns outside it. "
+        "Overrides the checkpoint's.",
+    ),
 ) -> None:
     """Export a checkpoint to ONNX (or to an inference-only .pt) for fast inference.
 
-    Example: glacierfront export run/best.pt -o models/cisnet.onnx
+    Example: glacierfront export run/best.pt -o models/cisnet.onnx --resolution-m 60 --resolution-range 30,120
 
     ONNX holds the segmentation path only (the change branch is training-only); batch, height and width
-    are dynamic, and the model's config, classes, normalisation, tile size and the checkpoint's sha256
-    go into the metadata. With -o NAME.pt the checkpoint is copied without optimiser and RNG state.
+    are dynamic, and the model's config, classes, normalisation, tile size, training scale and the
+    checkpoint's sha256 go into the metadata. With -o NAME.pt the checkpoint is copied without optimiser
+    and RNG state. Given an .onnx model and -o NAME.onnx, only the metadata is rewritten (e.g. to stamp
+    --resolution-m into an existing export); the graph is copied unchanged.
     """
+    stamp = scale_metadata(resolution_m, resolution_range)
     suffix = output.suffix.lower()
-    if suffix == ".pt":
-        path = export_checkpoint(checkpoint, output)
-    elif suffix == ".onnx":
-        path = export_onnx(checkpoint, output, opset=opset)
-    else:
+    if suffix not in (".pt", ".onnx"):
         raise GlacierfrontError(f"-o {output}: write .onnx (ONNX model) or .pt (inference-only checkpoint)")
+    if model_kind(checkpoint) == "onnx":
+        if suffix != ".onnx":
+            raise GlacierfrontError(
+                f"{checkpoint}: an ONNX model can only be re-stamped to another .onnx; export the .pt checkpoint"
+            )
+        path = restamp_onnx(checkpoint, output, stamp)
+    elif suffix == ".pt":
+        path = export_checkpoint(checkpoint, output, stamp)
+    else:
+        path = export_onnx(checkpoint, output, opset=opset, stamp=stamp)
     typer.echo(str(path))

@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from glacierfront.model.info import describe_model
+from glacierfront.predict import DEFAULT_SCALE_TOLERANCE
 
 
 def info(
     model: Path = typer.Argument(..., help="Model file: a checkpoint (.pt) or an ONNX export (.onnx)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Show a model's config, classes, normalisation, training data and checksum.
+    """Show a model's config, classes, normalisation, training scale, training data and checksum.
 
     \b
     $ glacierfront info models/cisnet-atto-caffe256.onnx
@@ -30,9 +31,19 @@ def info(
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in facts.items():
+        if key == "resolution_m" and value is None:
+            value = "- (not stated: predict keeps each scene's own grid; see export --resolution-m)"
+        elif key == "resolution_range_m" and value is None and facts.get("resolution_m") is not None:
+            value = f"- (not stated: predict takes {DEFAULT_SCALE_TOLERANCE:g}x either way of resolution_m)"
+        elif key == "resolution_range_m" and _pair(value):
+            value = f"{value[0]:g}..{value[1]:g}"
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
         elif isinstance(value, list):
             value = ", ".join(map(str, value))
         table.add_row(key, "-" if value is None else str(value))
     Console().print(table)
+
+
+def _pair(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)

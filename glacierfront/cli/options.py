@@ -18,6 +18,34 @@ TILE = typer.Option(
 )
 OVERLAP = typer.Option(None, "--overlap", help="Tile overlap in px. Default: an eighth of the tile.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
+TTA = typer.Option(
+    False,
+    "--tta",
+    help="Test-time augmentation: average each tile's probabilities over its 8 flips and rotations "
+    "(8x the model time).",
+)
+
+
+def _check_ocean_rule(value: str | None) -> str | None:
+    from glacierfront.fronts import check_ocean_rule
+
+    return None if value is None else check_ocean_rule(value)
+
+
+def ocean_rule_option(default: str | None = "largest", shown: str = "largest") -> typer.models.OptionInfo:
+    """--ocean-rule, checked as it is parsed (before a model is loaded). ``default`` None lets a command
+    tell an unset flag from a set one; ``shown`` is the default the help names."""
+    return typer.Option(
+        default,
+        "--ocean-rule",
+        callback=_check_ocean_rule,
+        help="Which ocean pieces stay ocean: largest (CaFFe: the largest 8-connected piece) or edge "
+        "(every piece that reaches the scene's border, nodata or the NA class; the largest if none does). "
+        f"Default: {shown}.",
+    )
+
+
+OCEAN_RULE = ocean_rule_option()
 
 
 def parse_bands(value: str | None) -> tuple[int, ...] | None:

@@ -14,7 +14,7 @@ from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
 from glacierfront.io.vectors import write_lines
 from glacierfront.outputs import plan_outputs
-from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, predict_scene
+from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, check_resolution, predict_scene
 
 
 def predict(
@@ -39,10 +39,11 @@ def predict(
         "--scaling",
         help="auto (uint8 /255, else 2-98 percentile), uint8, percentile[:L,H], minmax:A,B, none.",
     ),
-    resolution: float | None = typer.Option(
+    resolution: str | None = typer.Option(
         None,
         "--resolution",
-        help="Resample to this pixel spacing in metres. Default: the model's, else native.",
+        help="Pixel spacing to process at: M metres, or native (the scene's own grid). Default: the "
+        "model's training spacing (see glacierfront info), else native.",
     ),
     min_length: float = typer.Option(
         750.0, "--min-length", help="Drop front pieces of at most this length (m)."
@@ -70,6 +71,10 @@ def predict(
     post-processed as in CaFFe (holes filled, largest ocean kept, front = ocean next to glacier, pieces of
     at most --min-length metres dropped). Lines carry scene, date, sensor, length_m, confidence and the
     model's name and checksum. A scene that fails is reported and skipped; the exit code is 1 if any did.
+
+    Scale: the model only works near the pixel spacing it was trained at. Each scene is resampled to it
+    (one line on stderr says so) unless --resolution says otherwise; a spacing outside the range the model
+    states gets a warning, which --quiet does not hide.
     """
     console = Console(stderr=True, quiet=quiet)
     options = PredictOptions(
@@ -80,7 +85,7 @@ def predict(
         bands=opt.parse_bands(bands),
         scaling=scaling,
         allow_pixel_coords=allow_pixel_coords,
-        resolution_m=resolution,
+        resolution_m=check_resolution(resolution),
         min_length_m=min_length,
         aoi=aoi,
     )
@@ -92,6 +97,7 @@ def predict(
     plan.make_folders()
     done: list[SceneResult] = []
     failed = 0
+    said: set[str] = set()  # warnings about the model or the run, said once
     for path in scenes:
         try:
             result = _run_one(path, backend, options, plan, console, quiet)
@@ -100,8 +106,13 @@ def predict(
             print(f"glacierfront: error: {err}", file=sys.stderr)
             continue
         done.append(result)
+        # Warnings go to stderr as plain lines, never wrapped and not hidden by --quiet.
+        scale = result.scale
+        if scale is not None and scale.warning and scale.warn_once and scale.warning not in said:
+            said.add(scale.warning)
+            print(f"glacierfront: warning: {scale.warning}", file=sys.stderr)
         for warning in result.warnings:
-            console.print(f"{path.name}: {warning}", highlight=False)
+            print(f"{path.name}: {warning}", file=sys.stderr)
         if plan.folder:
             typer.echo(
                 str(write_lines(plan.vector_for(result.scene), result.records(), result.crs, LINE_SCHEMA))
@@ -152,6 +163,10 @@ def _run_one(path: Path, backend, options, plan, console: Console, quiet: bool) 
             on_start,
             on_tiles,
         )
+    if result.scale is not None and result.scale.note:
+        console.print(f"{path.name}: {result.scale.note}", highlight=False, soft_wrap=True)
+    if result.scaling_note:
+        console.print(f"{path.name}: input {result.scaling_note}", highlight=False, soft_wrap=True)
     total_km = sum(line.length_m for line in result.lines) / 1000
     console.print(
         f"{path.name}: {len(result.lines)} front line(s), {total_km:.2f} km, "

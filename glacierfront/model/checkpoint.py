@@ -26,7 +26,8 @@ def default_metadata(config: CISNetConfig) -> dict[str, Any]:
         "classes": list(ZONE_CLASSES[: config.num_classes]),
         "normalization": {"mean": SAR_MEAN, "std": SAR_STD, "input_scale": "8-bit amplitude / 255"},
         "tile_size": DEFAULT_TILE,
-        "resolution_m": None,
+        "resolution_m": None,  # nominal pixel spacing (m) of the training data; predict resamples to it
+        "resolution_range_m": None,  # [lo, hi] spacings (m) the model is meant to work at
         "training_data": "untrained",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "glacierfront_version": __version__,

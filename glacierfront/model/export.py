@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,55 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "zone_logits"
 
 
-def export_onnx(checkpoint: str | Path, output: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+def scale_metadata(
+    resolution_m: float | None = None, resolution_range: str | tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """The scale keys to stamp into an exported model: only those given, checked.
+
+    ``resolution_range`` is (lo, hi) or the command-line form "LO,HI" (metres).
+    """
+    stamp: dict[str, Any] = {}
+    if resolution_m is not None:
+        if not (math.isfinite(resolution_m) and resolution_m > 0):
+            raise GlacierfrontError(
+                f"--resolution-m {resolution_m:g}: give a positive number of metres, e.g. 60"
+            )
+        stamp["resolution_m"] = float(resolution_m)
+    if resolution_range is not None:
+        stamp["resolution_range_m"] = list(_parse_range(resolution_range))
+    return stamp
+
+
+def _parse_range(value: str | tuple[float, float]) -> tuple[float, float]:
+    usage = f"--resolution-range {value!r}: give LO,HI in metres with 0 < LO <= HI, e.g. 30,120"
+    try:
+        parts = [float(v) for v in value.split(",")] if isinstance(value, str) else [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise GlacierfrontError(usage) from None
+    if len(parts) != 2 or not all(math.isfinite(v) and v > 0 for v in parts) or parts[0] > parts[1]:
+        raise GlacierfrontError(usage)
+    return parts[0], parts[1]
+
+
+def _stamped(meta: dict[str, Any], stamp: dict[str, Any] | None, source: str | Path) -> dict[str, Any]:
+    """``meta`` with ``stamp`` over it, refused when the resulting scale keys do not fit together."""
+    from glacierfront.model.info import read_scale
+
+    meta = {**meta, **(stamp or {})}
+    read_scale(meta, str(source))
+    return meta
+
+
+def export_onnx(
+    checkpoint: str | Path,
+    output: str | Path,
+    opset: int = DEFAULT_OPSET,
+    stamp: dict[str, Any] | None = None,
+) -> Path:
     """Export a glacierfront checkpoint to ONNX (zone logits only; the change head is left out).
 
     Batch, height and width are dynamic; the graph pads to a multiple of 32 and crops back itself.
+    ``stamp`` (e.g. from ``scale_metadata``) overrides the checkpoint's metadata keys it holds.
     """
     import onnx
     import torch
@@ -30,6 +76,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, opset: int = DEFAULT
     if opset < 17:
         raise GlacierfrontError(f"--opset {opset}: glacierfront needs opset 17 or newer (LayerNormalization)")
     ckpt = load_checkpoint(checkpoint)
+    meta = _stamped(ckpt.metadata, stamp, checkpoint)
     model = ckpt.build_model().float().eval()
     dummy = torch.zeros(1, ckpt.config.in_channels, 64, 64)
     buffer = io.BytesIO()
@@ -49,10 +96,28 @@ def export_onnx(checkpoint: str | Path, output: str | Path, opset: int = DEFAULT
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    meta = dict(ckpt.metadata)
     meta["config"] = ckpt.config.to_dict()
     meta["source_sha256"] = sha256_file(checkpoint)
     meta["source_name"] = Path(checkpoint).name
+    return _save_onnx(proto, meta, output)
+
+
+def restamp_onnx(model: str | Path, output: str | Path, stamp: dict[str, Any]) -> Path:
+    """Copy a glacierfront ONNX model with ``stamp`` written over its metadata; the graph is untouched.
+
+    ``output`` may be ``model`` itself. The source checkpoint's sha256 and name are kept.
+    """
+    import onnx
+
+    meta = _stamped(read_onnx_metadata(model), stamp, model)
+    proto = onnx.load(str(model))
+    del proto.metadata_props[:]
+    return _save_onnx(proto, meta, output)
+
+
+def _save_onnx(proto, meta: dict[str, Any], output: str | Path) -> Path:
+    import onnx
+
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key = key
@@ -65,14 +130,19 @@ def export_onnx(checkpoint: str | Path, output: str | Path, opset: int = DEFAULT
     return output
 
 
-def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:
-    """Write an inference-only copy of a checkpoint: weights, config and metadata, no optimiser/RNG state."""
+def export_checkpoint(
+    checkpoint: str | Path, output: str | Path, stamp: dict[str, Any] | None = None
+) -> Path:
+    """Write an inference-only copy of a checkpoint: weights, config and metadata, no optimiser/RNG state.
+
+    ``stamp`` (e.g. from ``scale_metadata``) overrides the checkpoint's metadata keys it holds.
+    """
     import torch
 
     from glacierfront.model.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
-    meta = dict(ckpt.metadata)
+    meta = _stamped(ckpt.metadata, stamp, checkpoint)
     meta["source_sha256"] = sha256_file(checkpoint)
     meta["source_name"] = Path(checkpoint).name
     payload = {

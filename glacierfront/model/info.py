@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,42 @@ from glacierfront.io.checksum import sha256_file, verify_listed_checksum
 from glacierfront.model.export import read_onnx_metadata
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def read_scale(metadata: dict[str, Any], source: str) -> tuple[float | None, tuple[float, float] | None]:
+    """The model's stated scale: ``resolution_m`` and ``resolution_range_m`` (either may be absent: None).
+
+    Files written before these keys existed simply have neither. A value that is present but not a positive
+    number, or a range that is not [lo, hi] with 0 < lo <= hi (and around resolution_m), is an error naming
+    ``source``.
+    """
+    nominal = metadata.get("resolution_m")
+    span = metadata.get("resolution_range_m")
+    if nominal is not None:
+        if not _positive(nominal):
+            raise GlacierfrontError(
+                f"{source}: metadata resolution_m {nominal!r} is not a positive number of metres"
+            )
+        nominal = float(nominal)
+    if span is not None:
+        if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(_positive(v) for v in span)):
+            raise GlacierfrontError(
+                f"{source}: metadata resolution_range_m {span!r} is not [lo, hi] in metres"
+            )
+        span = (float(span[0]), float(span[1]))
+        if span[0] > span[1]:
+            raise GlacierfrontError(f"{source}: metadata resolution_range_m {list(span)}: lo is above hi")
+        if nominal is not None and not span[0] <= nominal <= span[1]:
+            raise GlacierfrontError(
+                f"{source}: metadata resolution_m {nominal:g} lies outside resolution_range_m {list(span)}"
+            )
+    return nominal, span
+
+
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 def model_kind(path: str | Path) -> str:
@@ -60,6 +97,7 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         "normalization": meta.pop("normalization", None),
         "tile_size": meta.pop("tile_size", None),
         "resolution_m": meta.pop("resolution_m", None),
+        "resolution_range_m": meta.pop("resolution_range_m", None),
         "training_data": meta.pop("training_data", None),
         **extra,
         "metadata": meta,
