@@ -12,7 +12,8 @@ from PIL import Image
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.caffe import ZONE_PNG_VALUES, CaffeItem, list_split
 from glacierfront.model.config import SAR_MEAN, SAR_STD
-from glacierfront.train.augment import GEOMETRIC_ONLY, NO_AUGMENT, AugmentConfig, radiometric
+from glacierfront.train.augment import GEOMETRIC_ONLY, NO_AUGMENT, AugmentConfig, radiometric, zoom
+from glacierfront.train.config import TrainConfig
 from glacierfront.train.data import (
     IGNORE_INDEX,
     CaffePatches,
@@ -253,3 +254,87 @@ def test_all_classes_change_label_ignores_na():
     assert torch.equal(change_label(z1, z2, mode="all-classes"), expected)
     with pytest.raises(GlacierfrontError, match="all-classes"):
         change_label(z1, z2, mode="everything")
+
+
+# --- scale and intensity augmentation (issue 10) -------------------------------------------------------
+
+
+def block_image(size: int = 64, block: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Constant blocks whose class is a function of their value: misaligned labels show at once."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(1, 64, size=(size // block, size // block)) * 4 + rng.integers(
+        0, 4, (size // block,) * 2
+    )
+    image = np.kron(values, np.ones((block, block), np.int64))
+    return image, image % 4
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.7, 1.6, 2.0])
+def test_zoom_keeps_labels_on_their_pixels(factor):
+    image, zones = block_image()
+    out, labels = zoom(image.astype(np.float32), zones.astype(np.uint8), factor, 64, np.random.default_rng(1))
+    data = out > 0
+    # Inside the blocks bilinear resampling returns the block's own value; only block edges blend.
+    agree = np.rint(out[data]).astype(np.int64) % 4 == labels[data]
+    assert agree.mean() > 0.6  # labels resampled on another grid agree on about a quarter of the pixels
+    assert (labels[~data] == 0).all()  # padding is class NA and image 0
+
+
+def test_zoom_changes_the_size_of_features():
+    image = np.full((64, 64), 100.0, np.float32)
+    zones = np.full((64, 64), 2, np.uint8)
+    image[24:40, 24:40], zones[24:40, 24:40] = 200.0, 3  # a 16 px square
+    _, big = zoom(image, zones, 2.0, 128, np.random.default_rng(0))
+    _, small = zoom(image, zones, 0.5, 64, np.random.default_rng(0))
+    assert (big == 3).sum() == pytest.approx(4 * 256, rel=0.1)
+    assert (small == 3).sum() == pytest.approx(256 / 4, rel=0.2)
+    assert (small == 0).mean() == pytest.approx(0.75, abs=0.02)  # a 32 px grid on a 64 px patch of no data
+
+
+def test_zoomed_patches_come_from_the_dataset_when_scale_aug_is_on(tmp_path):
+    image, zones = block_image()
+    item = write_item(tmp_path, "Crane_2010-01-01_TSX_7_1_001", image, zones)
+    cfg = AugmentConfig(flip_p=0.0, rotate=False, jitter_p=0.0, speckle_p=0.0, zoom=(0.5, 0.5), zoom_p=1.0)
+    patch, labels = CaffePatches([item], patch=64, augment=True, augment_config=cfg)[0]
+    padding = raw_values(patch) == 0  # the image has no zeros of its own: these are the padding
+    assert padding.mean() == pytest.approx(0.75, abs=0.02)
+    assert (labels.numpy()[padding] == 0).all()
+    plain, _ = CaffePatches([item], patch=64, augment=True, augment_config=NO_AUGMENT)[0]
+    assert np.array_equal(raw_values(plain), image)
+
+
+def test_intensity_augmentation_stays_in_range_keeps_nodata_and_changes_the_image():
+    image = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    image[:8] = 0.0
+    for name in ("gamma_p", "log_p", "blur_p"):
+        cfg = AugmentConfig(jitter_p=0.0, speckle_p=0.0, **{name: 1.0})
+        out = radiometric(image.copy(), np.random.default_rng(5), cfg)
+        assert out.min() >= 0.0 and out.max() <= 1.0, name
+        assert (out[:8] == 0).all(), name
+        assert not np.allclose(out[8:], image[8:], atol=1e-3), name
+
+
+def test_switched_off_transforms_draw_no_random_numbers():
+    # Older recipes (and runs resumed from them) must see exactly the random stream they saw before.
+    image = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    radiometric(image.copy(), a, AugmentConfig())
+    legacy = AugmentConfig(gamma_p=0.0, log_p=0.0, blur_p=0.0)
+    radiometric(image.copy(), b, legacy)
+    assert a.random() == b.random()
+    c = np.random.default_rng(9)
+    radiometric(image.copy(), c, AugmentConfig(gamma_p=0.5))
+    assert c.random() != np.random.default_rng(9).random()
+
+
+def test_train_config_turns_options_into_augmentation():
+    plain = TrainConfig(data="d", out="o")
+    assert plain.augment_config() == AugmentConfig()
+    robust = TrainConfig(data="d", out="o", scale_aug=[0.5, 2], intensity_aug=True)
+    aug = robust.augment_config()
+    assert aug.zoom == (0.5, 2.0) and aug.gamma_p > 0 and aug.log_p > 0 and aug.speckle_looks[0] == 1.0
+    with pytest.raises(GlacierfrontError, match="scale-aug"):
+        TrainConfig(data="d", out="o", scale_aug=[2.0, 0.5])
+    # A config.json written before these options existed reads back as the recipe it was trained with.
+    legacy = {k: v for k, v in plain.to_dict().items() if k not in ("scale_aug", "intensity_aug")}
+    assert TrainConfig.from_dict(legacy).augment_config() == AugmentConfig()

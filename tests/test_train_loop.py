@@ -184,3 +184,14 @@ def test_validation_in_metres_scales_pixels_by_the_names_resolution(tmp_path):
     assert px["val_mde_px"] < 2.0 and px["val_miou"] > 0.5
     assert m["val_mde_m"] == pytest.approx(m["val_mde_px"] * 20)
     assert px["val_mde_m"] is None  # pixel mode never claims metres
+
+
+def test_init_from_starts_from_another_runs_weights_and_refuses_another_architecture(data, tmp_path):
+    Trainer(tiny_config(data, tmp_path / "a", epochs=1)).fit()
+    source = load_checkpoint(tmp_path / "a" / "last.pt").state_dict
+    tuned = Trainer(tiny_config(data, tmp_path / "b", init_from=str(tmp_path / "a" / "last.pt")))
+    assert all(torch.equal(tuned.model.state_dict()[k], source[k]) for k in source)
+    fresh = Trainer(tiny_config(data, tmp_path / "c"))
+    assert not all(torch.equal(fresh.model.state_dict()[k], source[k]) for k in source)
+    with pytest.raises(GlacierfrontError, match="--init"):
+        Trainer(tiny_config(data, tmp_path / "d", encoder="femto", init_from=str(tmp_path / "a" / "last.pt")))

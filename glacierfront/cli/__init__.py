@@ -7,6 +7,7 @@ import sys
 import typer
 
 from glacierfront import __version__
+from glacierfront.cli import crossval as crossval_cmd
 from glacierfront.cli import evaluate as evaluate_cmd
 from glacierfront.cli import export as export_cmd
 from glacierfront.cli import info as info_cmd
@@ -44,6 +45,7 @@ app.command("train")(train_cmd.train)
 app.command("export")(export_cmd.export)
 app.command("info")(info_cmd.info)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("crossval")(crossval_cmd.crossval)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,15 @@ def _list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _range(value: str | None) -> list[float] | None:
+    if value is None or value.strip().lower() == "off":
+        return None
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise GlacierfrontError(f"--scale-aug {value!r}: write two numbers LO,HI, e.g. 0.5,2") from None
+
+
 def train(
     data: Path | None = typer.Option(
         None, "--data", help="CaFFe-format folder (sar_images/, zones/, fronts/)."
@@ -32,6 +41,11 @@ def train(
     change_label: str = typer.Option("glacier", help="glacier (XOR of glacier masks) or all-classes."),
     encoder_weights: Path | None = typer.Option(
         None, help="Official ConvNeXt V2 checkpoint for the encoder."
+    ),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Start from this glacierfront checkpoint's weights (fine-tuning; fresh optimiser).",
     ),
     epochs: int = typer.Option(DEFAULT_EPOCHS, help="Maximum epochs (with --resume: the new total)."),
     patience: int = typer.Option(30, help="Early stopping: epochs without a better validation mIoU."),
@@ -54,6 +68,14 @@ def train(
     ),
     val_metres: bool = typer.Option(
         False, "--val-metres", help="Validation MDE in metres (full CaFFe; names carry the pixel spacing)."
+    ),
+    scale_aug: str | None = typer.Option(
+        None,
+        "--scale-aug",
+        help="Random zoom range LO,HI (e.g. 0.5,2): other pixel spacings; 'off' for none.",
+    ),
+    intensity_aug: bool = typer.Option(
+        False, "--intensity-aug/--no-intensity-aug", help="Gamma, dB-like curve, blur and 1..16-look speckle."
     ),
     seed: int = typer.Option(0, help="Random seed (split, pairing, augmentation, init)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -90,7 +112,8 @@ def train(
             encoder_weights=str(encoder_weights) if encoder_weights else None, patch=patch, batch_size=batch_size,
             workers=workers, epochs=epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
             weight_decay=weight_decay, precision=precision, compile=compile_, max_steps_per_epoch=max_steps,
-            seed=seed, device=device, val_metres=val_metres,
+            seed=seed, device=device, val_metres=val_metres, scale_aug=_range(scale_aug),
+            intensity_aug=intensity_aug, init_from=str(init) if init else None,
         )  # fmt: skip
     trainer = Trainer(config, resume=resume is not None, quiet=quiet)
     console = Console(stderr=True, quiet=quiet or not trainer.main)

@@ -18,6 +18,15 @@ class AugmentConfig:
     contrast: the gain around the patch mean is uniform in [1 - contrast, 1 + contrast].
     speckle_p: probability of multiplicative speckle noise.
     speckle_looks: the number of looks L is uniform in this range; noise ~ Gamma(L, 1/L), mean 1, var 1/L.
+    zoom: (lo, hi) range of a random rescaling, drawn log-uniformly (None: off). Above 1 the image is
+        enlarged and a patch cropped from it; below 1 it is shrunk and padded with no data (class NA),
+        as at the edge of a real scene. It teaches the model glaciers at other pixel spacings.
+    zoom_p: probability of the rescaling.
+    gamma_p / gamma: probability of a gamma curve v ** g, g log-uniform in (1 / gamma, gamma).
+    log_p / log_gain: probability of a dB-like compression log(1 + k v) / log(1 + k), k log-uniform in
+        (1, log_gain): what a log-scaled (dB) product looks like after a linear stretch.
+    blur_p / blur_sigma: probability of a Gaussian blur with sigma uniform in blur_sigma (px), as in
+        multi-looked or resampled products.
     """
 
     flip_p: float = 0.5
@@ -27,11 +36,58 @@ class AugmentConfig:
     contrast: float = 0.25
     speckle_p: float = 0.5
     speckle_looks: tuple[float, float] = (4.0, 16.0)
+    zoom: tuple[float, float] | None = None
+    zoom_p: float = 0.5
+    gamma_p: float = 0.0
+    gamma: float = 2.0
+    log_p: float = 0.0
+    log_gain: float = 100.0
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
 
 
 # Geometric-only and no-op settings, handy for evaluation and for tests.
 NO_AUGMENT = AugmentConfig(flip_p=0.0, rotate=False, jitter_p=0.0, speckle_p=0.0)
 GEOMETRIC_ONLY = AugmentConfig(jitter_p=0.0, speckle_p=0.0)
+# The robustness additions of issue 10, switched on by TrainConfig's scale_aug / intensity_aug.
+SCALE_RANGE = (0.5, 2.0)
+INTENSITY = dict(gamma_p=0.3, log_p=0.2, blur_p=0.2, speckle_looks=(1.0, 16.0))
+
+
+def _chance(rng: np.random.Generator, p: float) -> bool:
+    """True with probability p; draws nothing when p is 0, so switched-off transforms leave the stream of
+    random numbers (and with it every older recipe's augmentation) exactly as it was."""
+    return p > 0 and rng.random() < p
+
+
+def zoom(
+    image: np.ndarray, zones: np.ndarray, factor: float, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale image (bilinear) and zones (nearest) by ``factor``, then take a ``size`` x ``size`` patch.
+
+    Enlarged grids are cropped at a random place; shrunk ones are placed at a random place on a patch of
+    no data (image 0, class NA = 0). Exact zeros stay no data: a pixel is zero after bilinear resampling
+    only where zeros surround it.
+    """
+    from PIL import Image
+
+    height, width = image.shape
+    new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
+    scaled = np.asarray(
+        Image.fromarray(image.astype(np.float32), mode="F").resize((new_w, new_h), Image.BILINEAR)
+    )
+    labels = np.asarray(Image.fromarray(zones.astype(np.uint8)).resize((new_w, new_h), Image.NEAREST))
+    out_image = np.zeros((size, size), np.float32)
+    out_zones = np.zeros((size, size), zones.dtype)
+    # Crop where the grid is larger than the patch, offset where it is smaller, per axis.
+    src_r = int(rng.integers(new_h - size + 1)) if new_h > size else 0
+    src_c = int(rng.integers(new_w - size + 1)) if new_w > size else 0
+    dst_r = int(rng.integers(size - new_h + 1)) if new_h < size else 0
+    dst_c = int(rng.integers(size - new_w + 1)) if new_w < size else 0
+    rows, cols = min(size, new_h), min(size, new_w)
+    out_image[dst_r : dst_r + rows, dst_c : dst_c + cols] = scaled[src_r : src_r + rows, src_c : src_c + cols]
+    out_zones[dst_r : dst_r + rows, dst_c : dst_c + cols] = labels[src_r : src_r + rows, src_c : src_c + cols]
+    return out_image, out_zones
 
 
 def geometric(
@@ -56,6 +112,15 @@ def radiometric(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
     """
     nodata = image == 0
     out = image
+    if _chance(rng, cfg.gamma_p):
+        out = np.power(out, np.exp(rng.uniform(-np.log(cfg.gamma), np.log(cfg.gamma))))
+    if _chance(rng, cfg.log_p):
+        gain = np.exp(rng.uniform(0.0, np.log(cfg.log_gain)))
+        out = np.log1p(gain * out) / np.log1p(gain)
+    if _chance(rng, cfg.blur_p):
+        from scipy.ndimage import gaussian_filter
+
+        out = gaussian_filter(out, rng.uniform(*cfg.blur_sigma))
     if rng.random() < cfg.jitter_p:
         gain = rng.uniform(1.0 - cfg.contrast, 1.0 + cfg.contrast)
         shift = rng.uniform(-cfg.brightness, cfg.brightness)
@@ -72,6 +137,6 @@ def radiometric(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
 def augment(
     image: np.ndarray, zones: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Geometric then radiometric augmentation of a float [0, 1] image and its zone ids."""
+    """Geometric then radiometric augmentation of a float [0, 1] image and its zone ids (patch-sized)."""
     image, zones = geometric(image, zones, rng, cfg)
     return radiometric(image, rng, cfg), zones

@@ -9,6 +9,7 @@ from typing import Any
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.model.config import CISNetConfig
+from glacierfront.train.augment import INTENSITY, AugmentConfig
 
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -31,11 +32,14 @@ class TrainConfig:
     change_branch: bool = True
     change_label: str = "glacier"  # or "all-classes"
     encoder_weights: str | None = None
+    init_from: str | None = None  # start from a glacierfront checkpoint's weights (fine-tuning)
     # data
     patch: int = 256
     batch_size: int = 16
     workers: int = 2
     augment: bool = True
+    scale_aug: list[float] | None = None  # random zoom range, e.g. [0.5, 2.0] (issue 10); None: off
+    intensity_aug: bool = False  # gamma, dB-like log curve, blur, 1..16-look speckle (issue 10)
     # optimisation
     epochs: int = 150
     patience: int = 30
@@ -67,6 +71,12 @@ class TrainConfig:
             raise GlacierfrontError("--batch-size and --epochs must be at least 1")
         if not 0 < self.lr_min <= self.lr_max:
             raise GlacierfrontError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min}, {self.lr_max}")
+        if self.scale_aug is not None:
+            if len(self.scale_aug) != 2 or not 0 < self.scale_aug[0] <= self.scale_aug[1]:
+                raise GlacierfrontError(
+                    f"--scale-aug {self.scale_aug}: give LO,HI with 0 < LO <= HI, e.g. 0.5,2"
+                )
+            self.scale_aug = [float(v) for v in self.scale_aug]
         self.model_config()  # validates encoder, decoder and drop path now, not after data loading
 
     def model_config(self) -> CISNetConfig:
@@ -78,6 +88,13 @@ class TrainConfig:
             drop_path=self.drop_path,
             change_branch=self.change_branch,
         )
+
+    def augment_config(self) -> AugmentConfig:
+        """The augmentation this config asks for: the shipped recipe plus the optional additions."""
+        extra: dict[str, Any] = dict(INTENSITY) if self.intensity_aug else {}
+        if self.scale_aug is not None:
+            extra["zoom"] = (self.scale_aug[0], self.scale_aug[1])
+        return AugmentConfig(**extra)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, Sampler
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.caffe import parse_caffe_name, read_png, zones_from_png_values
 from glacierfront.model.config import SAR_MEAN, SAR_STD
-from glacierfront.train.augment import AugmentConfig
+from glacierfront.train.augment import AugmentConfig, zoom
 from glacierfront.train.augment import augment as augment_patch
 
 GLACIER = 2  # zone class id of glacier ice
@@ -136,6 +136,13 @@ class CaffePatches(Dataset):
         """One (image, zones) patch of item ``index``; slot 0 = first image of a pair, 1 = partner."""
         image, zones = self.load(index)
         rng = self.rng(index, slot)
+        cfg = self.augment_config
+        if self.augment and cfg.zoom is not None and rng.random() < cfg.zoom_p:
+            lo, hi = cfg.zoom
+            factor = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+            image01, zone_patch = zoom(image.astype(np.float32) / 255.0, zones, factor, self.patch, rng)
+            image01, zone_patch = augment_patch(image01, zone_patch, rng, cfg)
+            return normalise(image01), torch.from_numpy(zone_patch.astype(np.int64))
         image, zones = pad_to(image, zones, self.patch)
         row = int(rng.integers(image.shape[0] - self.patch + 1))
         col = int(rng.integers(image.shape[1] - self.patch + 1))

@@ -73,7 +73,13 @@ class Trainer:
         self.train_items, self.val_items = split_train_val(
             items, config.val_fraction, config.seed, config.val_glaciers
         )
-        patches = CaffePatches(self.train_items, patch=config.patch, augment=config.augment, seed=config.seed)
+        patches = CaffePatches(
+            self.train_items,
+            patch=config.patch,
+            augment=config.augment,
+            augment_config=config.augment_config(),
+            seed=config.seed,
+        )
         self.pairs = PairDataset(patches)
         world = dist.get_world_size() if self.distributed else 1
         self.sampler = PairSampler(len(patches), seed=config.seed, num_replicas=world, rank=self.rank)
@@ -90,6 +96,8 @@ class Trainer:
         model = CISNet(config.model_config())
         if config.encoder_weights and not resume:
             load_encoder_weights(model.encoder, config.encoder_weights)
+        if config.init_from and not resume:
+            _init_from_checkpoint(model, config.init_from)
         self.step_module = TrainStep(model, config.change_label).to(self.device)
         if config.channels_last:
             self.step_module = self.step_module.to(memory_format=torch.channels_last)
@@ -344,6 +352,24 @@ class Trainer:
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _init_from_checkpoint(model: CISNet, path: str) -> None:
+    """Start from another run's weights (fine-tuning). The architecture must match; a change head missing
+    from an inference-only file keeps its fresh initialisation."""
+    ckpt = load_checkpoint(path)
+    shape = ("encoder", "decoder", "in_channels", "num_classes")
+    if any(getattr(ckpt.config, k) != getattr(model.config, k) for k in shape):
+        raise GlacierfrontError(
+            f"--init {path}: its model ({ckpt.config.encoder}, {ckpt.config.decoder} decoder, "
+            f"{ckpt.config.in_channels} band(s)) is not the one being trained; pass the same --encoder/--decoder"
+        )
+    wanted = model.state_dict()
+    weights = {k: v for k, v in ckpt.state_dict.items() if k in wanted}
+    missing = [k for k in wanted if k not in weights and not k.startswith("change_head.")]
+    if missing:
+        raise GlacierfrontError(f"--init {path}: {len(missing)} weights missing (e.g. {missing[0]})")
+    model.load_state_dict(weights, strict=False)
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
