@@ -42,15 +42,16 @@ SCENE = "JAC_2013-09-08_TSX_6_1_005"
 TARGET_RATIO = 1.5
 
 
-def finer_copy(src: Path, out: Path, factor: int) -> Path:
-    """``src`` with ``factor`` times finer pixels over the same extent, bilinear upsampling."""
+def finer_copy(src: Path, out: Path, factor: float) -> Path:
+    """``src`` with ``factor`` times finer pixels over the same extent, bilinear (a factor below 1: coarser)."""
     if factor == 1:
         return Path(shutil.copy(src, out))
     with rasterio.open(src) as ds:
-        height, width = ds.height * factor, ds.width * factor
+        height, width = round(ds.height * factor), round(ds.width * factor)
         data = ds.read(out_shape=(ds.count, height, width), resampling=Resampling.bilinear)
         profile = ds.profile
-        profile.update(width=width, height=height, transform=ds.transform * ds.transform.scale(1 / factor))
+        scale = ds.transform.scale(ds.width / width, ds.height / height)
+        profile.update(width=width, height=height, transform=ds.transform * scale)
         tags = ds.tags()
     with rasterio.open(out, "w", **profile) as dst:
         dst.write(data)
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
     parser.add_argument("--resolution-m", type=float, help="stamp this training spacing (m) into a copy")
     parser.add_argument("--resolution-range", help="stamp LO,HI (m) into a copy")
-    parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--factors", type=float, nargs="+", default=[1, 2, 4])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 

@@ -441,7 +441,10 @@ def _hand_tta(image: np.ndarray, coef: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("shape", [(6, 6), (5, 7)])
-def test_tta_averages_the_flips_and_rotations_mapped_back(shape):
+@pytest.mark.parametrize("call_pixels", [None, 100])  # all transforms in one model call, or one per call
+def test_tta_averages_the_flips_and_rotations_mapped_back(shape, call_pixels, monkeypatch):
+    if call_pixels is not None:
+        monkeypatch.setattr("glacierfront.inference.TTA_CALL_PIXELS", call_pixels)
     backend, coef = _positional_backend((1.0, 0.7, -0.4))
     images = np.random.default_rng(1).random((2, 1, *shape)).astype(np.float32)
     backend.tta = True
@@ -508,3 +511,32 @@ def test_predict_edge_ocean_rule_drops_a_lake_larger_than_the_ocean(model, tmp_p
     edge = predict_scene(path, load_backend(model), PredictOptions(tile=128, ocean_rule="edge"))
     assert len(edge.lines) == 1
     np.testing.assert_allclose(np.asarray(edge.lines[0].geometry.coords)[:, 0], X0 + 380 * RES)
+
+
+def test_cli_passes_tta_and_ocean_rule_to_the_model_and_post_processing(
+    model, scene, tmp_path, monkeypatch, capsys
+):
+    from glacierfront.cli import predict as predict_cli
+
+    seen = {}
+    real_load, real_predict = predict_cli.load_backend, predict_cli.predict_scene
+
+    def load(path, device="auto", tta=False):
+        seen["tta"] = tta
+        return real_load(path, device, tta=tta)
+
+    def run(path, backend, options, *args, **kwargs):
+        seen["ocean_rule"], seen["backend_tta"] = options.ocean_rule, backend.tta
+        return real_predict(path, backend, options, *args, **kwargs)
+
+    monkeypatch.setattr(predict_cli, "load_backend", load)
+    monkeypatch.setattr(predict_cli, "predict_scene", run)
+    out = tmp_path / "f.gpkg"
+    args = ["predict", str(scene), "-o", str(out), "-m", str(model), "-q", "--tta", "--ocean-rule", "edge"]
+    assert main(args) == 0
+    assert seen == {"tta": True, "ocean_rule": "edge", "backend_tta": True}
+    assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "-q"]) == 0
+    assert seen == {"tta": False, "ocean_rule": "largest", "backend_tta": False}
+    capsys.readouterr()
+    assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "--ocean-rule", "wide"]) == 1
+    assert "wide" in capsys.readouterr().err
