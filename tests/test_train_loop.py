@@ -122,6 +122,14 @@ def test_cli_train_then_resume_and_refuse_overwrite(data, tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--epochs", "2", "-q"]) == 0
     assert load_checkpoint(out / "last.pt").training["epoch"] == 2
+    # The recipe LOGO kept is the default: random zoom and intensity augmentation on.
+    config = TrainConfig.load(out / "config.json")
+    assert config.scale_aug == [0.5, 2.0] and config.intensity_aug
+    plain = tmp_path / "plain"
+    args_plain = [*args[:4], str(plain), *args[5:], "--scale-aug", "off", "--no-intensity-aug"]
+    assert main(args_plain) == 0
+    config = TrainConfig.load(plain / "config.json")
+    assert config.scale_aug is None and not config.intensity_aug
 
 
 def test_bad_options_are_one_line_errors(data, tmp_path, capsys):
