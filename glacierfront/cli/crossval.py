@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from glacierfront.cli.train import _list, _range
+from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
 from glacierfront.train.config import TrainConfig
 
@@ -29,10 +29,8 @@ def crossval(
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     score_only: bool = typer.Option(False, "--score-only", help="Train nothing: score the folds that exist."),
-    tta: bool = typer.Option(False, "--tta", help="Score with test-time augmentation (8 flips/rotations)."),
-    ocean_rule: str = typer.Option(
-        "largest", "--ocean-rule", help="largest (CaFFe, official) or edge (product rule) when scoring."
-    ),
+    tta: bool = opt.TTA,
+    ocean_rule: str = opt.OCEAN_RULE,
     ensemble_with: Path | None = typer.Option(
         None, "--ensemble-with", help="Another crossval folder: score each fold as the mean of both models."
     ),
@@ -62,7 +60,7 @@ def crossval(
     if not data.is_dir():
         raise GlacierfrontError(f"--data {data}: folder not found")
     available = cv.glaciers_in(data)
-    held = _list(glaciers) or available
+    held = opt.parse_names(glaciers) or available
     unknown = sorted(set(held) - set(available))
     if unknown:
         raise GlacierfrontError(
@@ -70,11 +68,9 @@ def crossval(
         )
     if len(available) < 2:
         raise GlacierfrontError(f"{data} holds one glacier only; leave-one-glacier-out needs two or more")
-    if ocean_rule not in ("largest", "edge"):
-        raise GlacierfrontError(f"--ocean-rule {ocean_rule!r}: choose largest or edge")
     base = TrainConfig(
         data=str(data), out=str(out), encoder=encoder, change_branch=not no_change_branch,
-        scale_aug=_range(scale_aug), intensity_aug=intensity_aug, batch_size=batch_size, lr_max=lr_max,
+        scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, batch_size=batch_size, lr_max=lr_max,
         workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device,
     )  # fmt: skip
     scores = []

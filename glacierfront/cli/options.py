@@ -48,6 +48,21 @@ def ocean_rule_option(default: str | None = "largest", shown: str = "largest") -
 OCEAN_RULE = ocean_rule_option()
 
 
+def parse_names(value: str | None) -> list[str] | None:
+    """'SI, Crane' -> ['SI', 'Crane']; None or empty -> None."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def parse_scale_aug(value: str | None) -> list[float] | None:
+    """--scale-aug 'LO,HI' -> [LO, HI]; 'off' (or None) -> None. TrainConfig checks the numbers."""
+    if value is None or value.strip().lower() == "off":
+        return None
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise GlacierfrontError(f"--scale-aug {value!r}: write two numbers LO,HI, e.g. 0.5,2") from None
+
+
 def parse_bands(value: str | None) -> tuple[int, ...] | None:
     """'1,2,3' -> (1, 2, 3)."""
     if value is None:

@@ -8,23 +8,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from glacierfront.cli.options import parse_names, parse_scale_aug
 from glacierfront.errors import GlacierfrontError
 from glacierfront.train.config import TrainConfig
 
 DEFAULT_EPOCHS = 150
-
-
-def _list(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def _range(value: str | None) -> list[float] | None:
-    if value is None or value.strip().lower() == "off":
-        return None
-    try:
-        return [float(v) for v in value.split(",")]
-    except ValueError:
-        raise GlacierfrontError(f"--scale-aug {value!r}: write two numbers LO,HI, e.g. 0.5,2") from None
 
 
 def train(
@@ -109,13 +97,13 @@ def train(
         if (out / "last.pt").exists():
             raise GlacierfrontError(f"--out {out} already holds a run; use --resume {out} or another folder")
         config = TrainConfig(
-            data=str(data), out=str(out), split=split, glaciers=_list(glaciers), val_fraction=val_fraction,
-            val_glaciers=_list(val_glaciers), encoder=encoder, decoder=decoder, drop_path=drop_path,
+            data=str(data), out=str(out), split=split, glaciers=parse_names(glaciers), val_fraction=val_fraction,
+            val_glaciers=parse_names(val_glaciers), encoder=encoder, decoder=decoder, drop_path=drop_path,
             change_branch=not no_change_branch, change_label=change_label,
             encoder_weights=str(encoder_weights) if encoder_weights else None, patch=patch, batch_size=batch_size,
             workers=workers, epochs=epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
             weight_decay=weight_decay, precision=precision, compile=compile_, max_steps_per_epoch=max_steps,
-            seed=seed, device=device, val_metres=val_metres, scale_aug=_range(scale_aug),
+            seed=seed, device=device, val_metres=val_metres, scale_aug=parse_scale_aug(scale_aug),
             intensity_aug=intensity_aug, init_from=str(init) if init else None,
         )  # fmt: skip
     trainer = Trainer(config, resume=resume is not None, quiet=quiet)

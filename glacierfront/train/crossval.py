@@ -138,8 +138,7 @@ def score_fold(
     keep: dict[str, Any] = {}
     result = evaluate_caffe(holdout["data"], backend, None, caffe, keep=keep)
     pred, floor = result["prediction"], result["floor"]
-    per_class = pred["zones"]["per_class"]
-    ocean = per_class.get("ocean", {}).get("iou") if isinstance(per_class, dict) else None
+    ocean = pred["zones"]["per_class"]["ocean"]["iou"]
     return FoldScore(
         glacier=glacier,
         n_images=pred["n_images"],

@@ -141,16 +141,15 @@ class CaffePatches(Dataset):
             lo, hi = cfg.zoom
             factor = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
             image01, zone_patch = zoom(image.astype(np.float32) / 255.0, zones, factor, self.patch, rng)
-            image01, zone_patch = augment_patch(image01, zone_patch, rng, cfg)
-            return normalise(image01), torch.from_numpy(zone_patch.astype(np.int64))
-        image, zones = pad_to(image, zones, self.patch)
-        row = int(rng.integers(image.shape[0] - self.patch + 1))
-        col = int(rng.integers(image.shape[1] - self.patch + 1))
-        window = (slice(row, row + self.patch), slice(col, col + self.patch))
-        image01 = image[window].astype(np.float32) / 255.0
-        zone_patch = zones[window]
+        else:
+            image, zones = pad_to(image, zones, self.patch)
+            row = int(rng.integers(image.shape[0] - self.patch + 1))
+            col = int(rng.integers(image.shape[1] - self.patch + 1))
+            window = (slice(row, row + self.patch), slice(col, col + self.patch))
+            image01 = image[window].astype(np.float32) / 255.0
+            zone_patch = zones[window]
         if self.augment:
-            image01, zone_patch = augment_patch(image01, zone_patch, rng, self.augment_config)
+            image01, zone_patch = augment_patch(image01, zone_patch, rng, cfg)
         return normalise(image01), torch.from_numpy(zone_patch.astype(np.int64))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
