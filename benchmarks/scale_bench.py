@@ -1,7 +1,7 @@
-"""Does predict get the scale right by itself? The sample scene at 1x, 2x and 4x finer pixels, scored in metres.
+"""Does predict get the scale right by itself? A sample scene at 1x, 2x and 4x finer pixels, scored in metres.
 
 $ .venv/bin/python benchmarks/scale_bench.py [--model M.onnx|M.pt] [--resolution-m 60] [--resolution-range 30,120]
-    [--factors 1 2 4] [--json out.json]
+    [--factors 1 2 4] [--sample glacierfront/data/sample_optical] [--json out.json]
 
 The bundled sample (glacierfront/data/sample: one caffe256 image placed at a nominal 60 m) is written again
 with 2x and 4x finer pixels (rasterio, bilinear upsampling, same extent) to a temporary folder. Each copy goes
@@ -38,7 +38,6 @@ from glacierfront.model.export import export_checkpoint, restamp_onnx, scale_met
 from glacierfront.model.info import model_kind
 from glacierfront.predict import LINE_SCHEMA, NATIVE, PredictOptions, model_scale, predict_scene
 
-SCENE = "JAC_2013-09-08_TSX_6_1_005"
 TARGET_RATIO = 1.5
 
 
@@ -67,7 +66,7 @@ def stamped_model(model: Path, folder: Path, stamp: dict) -> Path:
     return export_checkpoint(model, copy, stamp)
 
 
-def run(scene: Path, backend, options: PredictOptions, out: Path) -> dict:
+def run(scene: Path, backend, options: PredictOptions, out: Path, reference: Path) -> dict:
     start = time.perf_counter()
     result = predict_scene(scene, backend, options)
     seconds = time.perf_counter() - start
@@ -84,7 +83,7 @@ def run(scene: Path, backend, options: PredictOptions, out: Path) -> dict:
     }
     if result.lines:
         write_lines(out, result.records(), result.crs, LINE_SCHEMA)
-        score = evaluate_vectors(out, SAMPLE_DIR / "reference_front.gpkg", match="all")
+        score = evaluate_vectors(out, reference, match="all")
         row.update(mde_m=score["mde"], median_m=score["median"], no_front=score["n_no_front"])
     return row
 
@@ -97,10 +96,19 @@ def main() -> None:
     parser.add_argument("--resolution-m", type=float, help="stamp this training spacing (m) into a copy")
     parser.add_argument("--resolution-range", help="stamp LO,HI (m) into a copy")
     parser.add_argument("--factors", type=float, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--sample", type=Path, default=SAMPLE_DIR,
+        help="sample folder: one .tif, reference_front.gpkg, aoi.gpkg (default: the SAR sample; "
+        "glacierfront/data/sample_optical for the optical one)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     model = args.model or default_model_path()
+    scenes = sorted(args.sample.glob("*.tif"))
+    if len(scenes) != 1:
+        parser.error(f"--sample {args.sample}: expected exactly one .tif, found {len(scenes)}")
+    source = scenes[0]
     stamp = scale_metadata(args.resolution_m, args.resolution_range)
     rows = []
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
@@ -117,11 +125,14 @@ def main() -> None:
         for factor in args.factors:
             folder = tmp / f"x{factor}"
             folder.mkdir()
-            scene = finer_copy(SAMPLE_DIR / f"{SCENE}.tif", folder / f"{SCENE}.tif", factor)
+            scene = finer_copy(source, folder / source.name, factor)
             for mode, resolution in (("default", None), ("--resolution native", NATIVE)):
-                options = PredictOptions(aoi=SAMPLE_DIR / "aoi.gpkg", resolution_m=resolution)
+                options = PredictOptions(aoi=args.sample / "aoi.gpkg", resolution_m=resolution)
                 out = folder / f"{mode.strip('-').replace(' ', '_')}.gpkg"
-                rows.append({"options": mode, "factor": factor, **run(scene, backend, options, out)})
+                reference = args.sample / "reference_front.gpkg"
+                rows.append(
+                    {"options": mode, "factor": factor, **run(scene, backend, options, out, reference)}
+                )
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     def cell(value, fmt):

@@ -14,11 +14,15 @@ from glacierfront.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_fr
 from glacierfront.inference import Backend
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import (
+    IGNORE_ZONE,
+    OCEAN,
+    ROCK,
     CaffeItem,
     list_split,
     parse_caffe_name,
     read_bbox,
     read_png,
+    read_zones,
     zones_from_png_values,
     zones_to_png_values,
 )
@@ -223,7 +227,7 @@ def _evaluate_item(
     floor_mde: MDEAccumulator,
 ) -> None:
     resolution_m = parse_caffe_name(item.name).resolution_m
-    label_zones = zones_from_png_values(read_png(item.zones))
+    label_zones = read_zones(item.zones)
     label_front = read_png(item.front) > 127
     _check_shape(item.front, label_front, label_zones.shape, "the front mask")
     bbox = read_bbox(item.bbox, label_zones.shape) if item.bbox is not None else None
@@ -250,8 +254,22 @@ def _evaluate_item(
             _save_png(options.save_dir / f"{item.name}_zones.png", zones_to_png_values(zones))
             _save_png(options.save_dir / f"{item.name}_front.png", front.astype(np.uint8) * 255)
     if options.floor:
-        floor_front = extract_front(label_zones, min_length_px, bbox=bbox, ocean_rule=options.ocean_rule)
+        floor_front = extract_front(
+            _complete_weak(label_zones, label_front), min_length_px, bbox=bbox, ocean_rule=options.ocean_rule
+        )
         floor_mde.add(item.name, front_distances(floor_front, label_front), metres)
+
+
+def _complete_weak(zones: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """The zone map behind the floor of a weak label (front-line data): the drawn line is the ocean edge and
+    the pixels the label says nothing about are rock, which borders neither glacier nor ocean as a front.
+    Zone masks without ignored pixels (CaFFe's) come back unchanged."""
+    ignored = zones == IGNORE_ZONE
+    if not ignored.any():
+        return zones
+    out = np.where(ignored, ROCK, zones).astype(np.uint8)
+    out[front & ignored] = OCEAN
+    return out
 
 
 def score_model(items: list[CaffeItem], backend: Backend, options: CaffeOptions) -> dict[str, Any]:

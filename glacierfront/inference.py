@@ -34,6 +34,15 @@ def default_model_path() -> Path:
     return path
 
 
+def model_path(value: str | Path | None) -> Path:
+    """A --model value as a file: a path, a shipped model's name ("sar", "optical"), or None: the default."""
+    if value is None:
+        return default_model_path()
+    from glacierfront.model.catalog import resolve_model
+
+    return resolve_model(value, MODELS_DIR)
+
+
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     shifted = logits - logits.max(axis=axis, keepdims=True)
     np.exp(shifted, out=shifted)

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import ZONE_CLASS_NAMES, parse_caffe_name, season
+from glacierfront.io.caffe import IGNORE_ZONE, ZONE_CLASS_NAMES, parse_caffe_name, season
 
 
 def _both_way_distances(pred_points: np.ndarray, ref_points: np.ndarray) -> np.ndarray:
@@ -187,7 +187,15 @@ class ZoneAccumulator:
         self._scores: list[dict[str, np.ndarray]] = []
 
     def add(self, pred: np.ndarray, ref: np.ndarray) -> dict[str, np.ndarray]:
-        """Score one image, remember it, and return its scores."""
+        """Score one image, remember it, and return its scores; ``IGNORE_ZONE`` reference pixels are left out."""
+        pred, ref = np.asarray(pred), np.asarray(ref)
+        ignored = ref == IGNORE_ZONE
+        if ignored.any():
+            if pred.shape != ref.shape:
+                raise GlacierfrontError(
+                    f"predicted zones shape {pred.shape} differs from reference {ref.shape}"
+                )
+            pred, ref = pred[~ignored], ref[~ignored]
         scores = zone_scores(pred, ref, self.num_classes)
         self._scores.append(scores)
         return scores

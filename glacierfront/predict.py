@@ -228,6 +228,7 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> tup
         bands=options.bands,
         scaling=options.scaling,
         allow_pixel_coords=options.allow_pixel_coords,
+        band_names=backend.metadata.get("band_names"),
     )
     requested = check_resolution(options.resolution_m)
     model_m, model_range = model_scale(backend)

@@ -8,9 +8,11 @@ import typer
 
 from glacierfront import __version__
 from glacierfront.cli import crossval as crossval_cmd
+from glacierfront.cli import data as data_cmd
 from glacierfront.cli import evaluate as evaluate_cmd
 from glacierfront.cli import export as export_cmd
 from glacierfront.cli import info as info_cmd
+from glacierfront.cli import models as models_cmd
 from glacierfront.cli import predict as predict_cmd
 from glacierfront.cli import train as train_cmd
 from glacierfront.errors import GlacierfrontError
@@ -44,8 +46,10 @@ app.command("predict")(predict_cmd.predict)
 app.command("train")(train_cmd.train)
 app.command("export")(export_cmd.export)
 app.command("info")(info_cmd.info)
+app.command("models")(models_cmd.models)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("crossval")(crossval_cmd.crossval)
+app.command("import-fronts")(data_cmd.import_fronts)
 
 
 def main(argv: list[str] | None = None) -> int:

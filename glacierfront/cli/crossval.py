@@ -13,11 +13,16 @@ from glacierfront.train.config import TrainConfig
 
 
 def crossval(
-    data: Path = typer.Option(..., "--data", help="CaFFe-format folder with at least two glaciers."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="CaFFe-format folder with at least two glaciers; repeat it for joint training."
+    ),
     out: Path = typer.Option(..., "--out", help="Folder of the folds (OUT/<glacier>/) and the tables."),
     glaciers: str | None = typer.Option(None, help="Hold out only these glaciers (default: each in turn)."),
     epochs: int = typer.Option(8, help="Epochs per fold (the same budget for every recipe compared)."),
     encoder: str = typer.Option("atto", help="ConvNeXt V2 size."),
+    init: Path | None = typer.Option(
+        None, "--init", help="Start every fold from this checkpoint's weights (fine-tuning a shipped model)."
+    ),
     no_change_branch: bool = typer.Option(False, "--no-change-branch", help="Plain U-ConvNeXtV2 (ablation)."),
     scale_aug: str | None = typer.Option(None, "--scale-aug", help="Random zoom range LO,HI, e.g. 0.5,2."),
     intensity_aug: bool = typer.Option(
@@ -57,19 +62,22 @@ def crossval(
     from glacierfront.train import crossval as cv
 
     console = Console(stderr=True, quiet=quiet)
-    if not data.is_dir():
-        raise GlacierfrontError(f"--data {data}: folder not found")
-    available = cv.glaciers_in(data)
+    for folder in data:
+        if not folder.is_dir():
+            raise GlacierfrontError(f"--data {folder}: folder not found")
+    available = cv.glaciers_in(opt.data_value(data))
     held = opt.parse_names(glaciers) or available
     unknown = sorted(set(held) - set(available))
     if unknown:
         raise GlacierfrontError(
-            f"--glaciers: {', '.join(unknown)} not in {data}; it has {', '.join(available)}"
+            f"--glaciers: {', '.join(unknown)} not in {opt.data_value(data)}; it has {', '.join(available)}"
         )
     if len(available) < 2:
-        raise GlacierfrontError(f"{data} holds one glacier only; leave-one-glacier-out needs two or more")
+        raise GlacierfrontError(
+            f"{opt.data_value(data)} holds one glacier only; leave-one-glacier-out needs two or more"
+        )
     base = TrainConfig(
-        data=str(data), out=str(out), encoder=encoder, change_branch=not no_change_branch,
+        data=opt.data_value(data), out=str(out), encoder=encoder, init_from=str(init) if init else None, change_branch=not no_change_branch,
         scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, batch_size=batch_size, lr_max=lr_max,
         workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device,
     )  # fmt: skip

@@ -54,11 +54,12 @@ def evaluate(
         help="Score only the validation images a training run held out: its run folder, config.json, "
         "or a model file that glacierfront train wrote.",
     ),
-    model: Path | None = typer.Option(
+    model: str | None = typer.Option(
         None,
         "--model",
         "-m",
-        help="Model (.onnx or .pt) to run over the split. Default: the shipped model, except with "
+        help="Model (.onnx or .pt, or a shipped model's name: sar, optical) to run over the split. "
+        "Default: the shipped SAR model, except with "
         "--pred-dir, or with --floor alone (then only the labels are scored).",
     ),
     pred_dir: Path | None = typer.Option(
@@ -176,7 +177,7 @@ def _glacier_list(value: str | None) -> tuple[str, ...] | None:
 
 def _run_caffe(
     data: Path,
-    model: Path | None,
+    model: str | Path | None,
     pred_dir: Path | None,
     options: CaffeOptions,
     device: str,
@@ -200,7 +201,7 @@ def _run_caffe(
     default = model is None and pred_dir is None and not labels_only
     if default:
         model = opt.model_path(None)
-    backend = load_backend(model, device, tta=tta) if model is not None else None
+    backend = load_backend(opt.model_path(model), device, tta=tta) if model is not None else None
     console = Console(stderr=True, quiet=quiet)
     if backend is not None:
         notes = [f"on {backend.device}"]

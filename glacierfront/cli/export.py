@@ -13,6 +13,7 @@ from glacierfront.model.export import (
     export_onnx,
     restamp_onnx,
     scale_metadata,
+    usage_metadata,
 )
 from glacierfront.model.info import model_kind
 
@@ -37,6 +38,16 @@ def export(
         help="LO,HI: pixel spacings (m) the model works at, e.g. 30,120; predict warns outside it. "
         "Overrides the checkpoint's.",
     ),
+    sensors: str | None = typer.Option(
+        None,
+        "--sensors",
+        help="What the model is for, shown by info and models, e.g. 'optical: Landsat 5-9'.",
+    ),
+    band_names: str | None = typer.Option(
+        None,
+        "--band-names",
+        help="Band descriptions predict picks by itself from a multi-band scene, in order, e.g. green,B3,B03.",
+    ),
 ) -> None:
     """Export a checkpoint to ONNX (or to an inference-only .pt) for fast inference.
 
@@ -48,7 +59,7 @@ def export(
     and RNG state. Given an .onnx model and -o NAME.onnx, only the metadata is rewritten (e.g. to stamp
     --resolution-m into an existing export); the graph is copied unchanged.
     """
-    stamp = scale_metadata(resolution_m, resolution_range)
+    stamp = {**scale_metadata(resolution_m, resolution_range), **usage_metadata(sensors, band_names)}
     suffix = output.suffix.lower()
     if suffix not in (".pt", ".onnx"):
         raise GlacierfrontError(f"-o {output}: write .onnx (ONNX model) or .pt (inference-only checkpoint)")

@@ -8,7 +8,13 @@ import typer
 
 from glacierfront.errors import GlacierfrontError
 
-MODEL = typer.Option(None, "--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
+MODEL = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="Model file (.onnx or .pt) or a shipped model's name: sar, optical (glacierfront models). "
+    "Default: sar.",
+)
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Tiles per model call. Default: about 1 Mpx.")
 TILE = typer.Option(
@@ -78,7 +84,12 @@ def parse_bands(value: str | None) -> tuple[int, ...] | None:
     return bands
 
 
-def model_path(value: Path | None) -> Path:
-    from glacierfront.inference import default_model_path
+def model_path(value: str | Path | None) -> Path:
+    from glacierfront.inference import model_path as resolve
 
-    return value if value is not None else default_model_path()
+    return resolve(value)
+
+
+def data_value(folders: list[Path]) -> str | list[str]:
+    """Repeated --data: one folder as a string (as older configs hold it), several as a list."""
+    return str(folders[0]) if len(folders) == 1 else [str(f) for f in folders]

@@ -25,7 +25,7 @@ def predict(
         "--output",
         help="Vector file (.gpkg/.shp/.geojson) for all scenes, or a folder: one file per scene.",
     ),
-    model: Path | None = opt.MODEL,
+    model: str | None = opt.MODEL,
     device: str = opt.DEVICE,
     batch_size: int | None = opt.BATCH_SIZE,
     tile: int | None = opt.TILE,
@@ -95,9 +95,7 @@ def predict(
     )
     plan = plan_outputs(scenes, output, zones, quicklook, fmt)
     backend = load_backend(opt.model_path(model), device, tta=tta)
-    console.print(
-        f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False
-    )
+    console.print(f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False)
     plan.make_folders()
     done: list[SceneResult] = []
     failed = 0

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from glacierfront.cli.options import parse_names, parse_scale_aug
+from glacierfront.cli.options import data_value, parse_names, parse_scale_aug
 from glacierfront.errors import GlacierfrontError
 from glacierfront.train.config import TrainConfig
 
@@ -16,8 +16,10 @@ DEFAULT_EPOCHS = 150
 
 
 def train(
-    data: Path | None = typer.Option(
-        None, "--data", help="CaFFe-format folder (sar_images/, zones/, fronts/)."
+    data: list[Path] | None = typer.Option(
+        None,
+        "--data",
+        help="CaFFe-format folder (sar_images/, zones/, fronts/); repeat it to train on several together.",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Run folder: last.pt, best.pt, config.json, metrics.csv."
@@ -92,12 +94,12 @@ def train(
         if epochs != DEFAULT_EPOCHS:  # --epochs given with --resume: train up to that many epochs in all
             config.epochs = epochs
     else:
-        if data is None or out is None:
+        if not data or out is None:
             raise GlacierfrontError("give --data CAFFE_DIR and --out RUN_DIR (or --resume RUN_DIR)")
         if (out / "last.pt").exists():
             raise GlacierfrontError(f"--out {out} already holds a run; use --resume {out} or another folder")
         config = TrainConfig(
-            data=str(data), out=str(out), split=split, glaciers=parse_names(glaciers), val_fraction=val_fraction,
+            data=data_value(data), out=str(out), split=split, glaciers=parse_names(glaciers), val_fraction=val_fraction,
             val_glaciers=parse_names(val_glaciers), encoder=encoder, decoder=decoder, drop_path=drop_path,
             change_branch=not no_change_branch, change_label=change_label,
             encoder_weights=str(encoder_weights) if encoder_weights else None, patch=patch, batch_size=batch_size,

@@ -1,11 +1,15 @@
-"""Build the demo scene from one caffe256 image: an 8-bit GeoTIFF in EPSG:3413, its reference front and AOI.
+"""Build a demo scene from one labelled image: an 8-bit GeoTIFF in EPSG:3413, its reference front and AOI.
 
 $ .venv/bin/python -m glacierfront.data.build_sample --caffe ../shared/data/caffe256 \
       --name JAC_2013-09-08_TSX_6_1_005 --lon -49.93 --lat 69.17 --spacing 60
+$ .venv/bin/python -m glacierfront.data.build_sample --frontlines ../shared/data/frontlearning \
+      --name LE07_L1TP_009011_20000805_20170210_01_T1_B2 --lon -49.93 --lat 69.17 --spacing 60 \
+      --out glacierfront/data/sample_optical
 
-caffe256 images carry no georeferencing and were resized to 256 x 256, so the location (the scene centre
-put near the glacier's real front) and the pixel spacing are NOMINAL: good enough to exercise CRS handling
-and metre units, not for science.
+Neither caffe256 images nor FrontLearning chips carry georeferencing (both were resampled; the chips are also
+rotated), so the location (the scene centre put near the glacier's real front) and the pixel spacing are
+NOMINAL: good enough to exercise CRS handling and metre units, not for science. The AOI is the CaFFe
+bounding box where there is one, else the front's extent plus 16 px (how caffe256 made its boxes).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from shapely.geometry import MultiLineString, box
 from skimage.morphology import skeletonize
 
 from glacierfront.data import SAMPLE_DIR
-from glacierfront.io.caffe import read_bbox, read_png
+from glacierfront.io.caffe import clamp_bbox, read_bbox, read_png
 from glacierfront.io.vectors import write_lines
 
 CRS = "EPSG:3413"  # NSIDC polar stereographic north, the usual grid for Greenland glaciers
@@ -48,7 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--caffe", type=Path, required=True, help="caffe256 folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--caffe", type=Path, help="caffe256 folder")
+    source.add_argument("--frontlines", type=Path, help="FrontLearning folder (images/, fronts/)")
     parser.add_argument("--name", required=True)
     parser.add_argument("--lon", type=float, required=True, help="scene centre longitude (nominal)")
     parser.add_argument("--lat", type=float, required=True, help="scene centre latitude (nominal)")
@@ -56,9 +62,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR)
     args = parser.parse_args()
 
-    image = read_png(args.caffe / "sar_images" / "train" / f"{args.name}.png")
-    front = read_png(args.caffe / "fronts" / "train" / f"{args.name}_front.png") > 0
-    row0, row1, col0, col1 = read_bbox(args.caffe / "bounding_boxes" / f"{args.name}_bbox.txt", image.shape)
+    if args.caffe is not None:
+        image = read_png(args.caffe / "sar_images" / "train" / f"{args.name}.png")
+        front = read_png(args.caffe / "fronts" / "train" / f"{args.name}_front.png") > 0
+        row0, row1, col0, col1 = read_bbox(
+            args.caffe / "bounding_boxes" / f"{args.name}_bbox.txt", image.shape
+        )
+        date, sensor = args.name.split("_")[1], args.name.split("_")[2]
+        source = "CaFFe via caffe256 (CC BY 4.0); georeferencing and spacing are nominal"
+    else:
+        image = read_png(args.frontlines / "images" / f"{args.name}.png")
+        front = read_png(args.frontlines / "fronts" / f"{args.name}_front.png") > 0
+        rows, cols = np.nonzero(front)
+        row0, row1, col0, col1 = clamp_bbox(
+            (rows.min() - 16, rows.max() + 17, cols.min() - 16, cols.max() + 17), image.shape
+        )
+        stamp = args.name.split("_")[3]
+        date, sensor = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:]}", args.name.split("_")[0]
+        source = ("FrontLearning (Mohajerani et al. 2019, MIT); Landsat courtesy of the U.S. Geological Survey; "
+                  "chip rotated, georeferencing and spacing are nominal")  # fmt: skip
     h, w = image.shape
     (x,), (y,) = warp_transform("EPSG:4326", CRS, [args.lon], [args.lat])
     transform = from_origin(x - w / 2 * args.spacing, y + h / 2 * args.spacing, args.spacing, args.spacing)
@@ -67,8 +89,7 @@ def main() -> None:
                    compress="deflate", tiled=False)  # fmt: skip
     with rasterio.open(args.out / f"{args.name}.tif", "w", **profile) as dst:
         dst.write(image, 1)
-        dst.update_tags(ACQUISITION_DATE=args.name.split("_")[1], SENSOR=args.name.split("_")[2],
-                        SOURCE="CaFFe via caffe256 (CC BY 4.0); georeferencing and spacing are nominal")  # fmt: skip
+        dst.update_tags(ACQUISITION_DATE=date, SENSOR=sensor, SOURCE=source)
 
     def to_map(geom):
         return shapely.transform(geom, lambda xy: np.column_stack(transform * (xy[:, 0], xy[:, 1])))
@@ -82,7 +103,8 @@ def main() -> None:
 
     with fiona.open(args.out / "aoi.gpkg", "w", driver="GPKG", crs=CRS,
                     schema={"geometry": "Polygon", "properties": {"name": "str"}}) as dst:  # fmt: skip
-        dst.write({"geometry": shapely.geometry.mapping(aoi), "properties": {"name": "CaFFe bounding box"}})
+        name = "CaFFe bounding box" if args.caffe is not None else "front extent + 16 px"
+        dst.write({"geometry": shapely.geometry.mapping(aoi), "properties": {"name": name}})
     print(f"wrote {args.out}: scene, reference_front.gpkg ({len(parts)} lines), aoi.gpkg")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,10 @@ from glacierfront.errors import GlacierfrontError
 # CaFFe stores zone classes as these grey values; the class id is the index (0 NA, 1 rock, 2 glacier, 3 ocean).
 ZONE_PNG_VALUES = np.array([0, 64, 127, 254], dtype=np.uint8)
 ZONE_CLASS_NAMES = ("na", "rock", "glacier", "ocean")
+NA, ROCK, GLACIER, OCEAN = range(4)
+# A zone label pixel that says nothing (weak labels made from a front line): no class, left out of every loss
+# and score. In a zone PNG such pixels are transparent (alpha 0); in a class-id array they hold this value.
+IGNORE_ZONE = 255
 
 # Glaciers north of the equator; every other CaFFe glacier is on the Antarctic Peninsula.
 NORTHERN_GLACIERS = frozenset({"COL", "JAC"})
@@ -175,6 +179,50 @@ def read_png(path: str | Path) -> np.ndarray:
         raise GlacierfrontError(f"{path}: cannot read as an image ({exc}); is it a valid PNG?") from None
 
 
+def read_zones(path: str | Path) -> np.ndarray:
+    """Read a zone label PNG as class ids 0..3, with ``IGNORE_ZONE`` where the PNG is transparent.
+
+    CaFFe's own masks are plain grey (no pixel ignored). Weak labels (``glacierfront import-fronts``) carry
+    an alpha channel: alpha 0 marks the pixels the label says nothing about.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise GlacierfrontError(f"{path}: file not found; check the path")
+    try:
+        with Image.open(path) as img:
+            has_alpha = img.mode in ("LA", "RGBA", "PA") or "transparency" in img.info
+            if has_alpha:
+                grey_alpha = np.asarray(img.convert("LA"), dtype=np.uint8)
+                grey, alpha = grey_alpha[..., 0], grey_alpha[..., 1]
+            else:
+                grey, alpha = np.asarray(img.convert("L"), dtype=np.uint8), None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise GlacierfrontError(f"{path}: cannot read as an image ({exc}); is it a valid PNG?") from None
+    zones = zones_from_png_values(grey)
+    if alpha is not None:
+        zones[alpha < 128] = IGNORE_ZONE
+    return zones
+
+
+def write_zones(path: str | Path, ids: np.ndarray) -> None:
+    """Write class ids 0..3 as a CaFFe zone PNG (atomically); ``IGNORE_ZONE`` pixels become transparent."""
+    from PIL import Image
+
+    from glacierfront.io.atomic import atomic_path
+
+    ids = np.asarray(ids)
+    ignored = ids == IGNORE_ZONE
+    grey = zones_to_png_values(np.where(ignored, 0, ids))
+    with atomic_path(Path(path)) as tmp:
+        if ignored.any():
+            alpha = np.where(ignored, 0, 255).astype(np.uint8)
+            Image.fromarray(np.stack([grey, alpha], axis=-1), mode="LA").save(tmp, format="PNG")
+        else:
+            Image.fromarray(np.ascontiguousarray(grey)).save(tmp, format="PNG")
+
+
 @dataclass(frozen=True)
 class CaffeItem:
     """The files of one CaFFe image; ``bbox`` is None when the dataset has no box for it."""
@@ -229,13 +277,47 @@ def _find_bbox(name: str, bbox_names: list[str], bbox_dir: Path) -> Path | None:
     return None
 
 
+def data_folders(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One data folder or several (joint training, e.g. SAR + optical) as a list of paths."""
+    if isinstance(data, (str, Path)):
+        return [Path(data)]
+    return [Path(d) for d in data]
+
+
+def data_label(data: str | Path | Sequence[str | Path]) -> str:
+    """Short name of one or several data folders, for model metadata: "caffe256" or "caffe256+optical"."""
+    return "+".join(p.name for p in data_folders(data))
+
+
 def list_split(
-    data_dir: str | Path, split: str = "train", glaciers: Iterable[str] | None = None
+    data_dir: str | Path | Sequence[str | Path], split: str = "train", glaciers: Iterable[str] | None = None
 ) -> CaffeSplit:
-    """List the image, zones, front and bbox files of one split of a CaFFe-layout folder, sorted by name."""
+    """List the image, zones, front and bbox files of one split of a CaFFe-layout folder, sorted by name.
+
+    Several folders (joint training on SAR and optical data) give one split of all their items; names
+    must not repeat across them, and ``data_dir`` of the result is the first folder's root.
+    """
+    folders = data_folders(data_dir)
+    if len(folders) > 1:
+        parts = [list_split(folder, split, None) for folder in folders]
+        items = sorted((it for part in parts for it in part.items), key=lambda it: it.name)
+        names = [it.name for it in items]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise GlacierfrontError(f"image {dup} is in more than one --data folder; give each image once")
+        if glaciers is not None:
+            wanted = set(glaciers)
+            available = {parse_caffe_name(it.name).glacier for it in items}
+            if missing := wanted - available:
+                raise GlacierfrontError(
+                    f"no {split} images of glacier(s) {', '.join(sorted(missing))} in the --data folders; "
+                    f"available: {', '.join(sorted(available))}"
+                )
+            items = [it for it in items if parse_caffe_name(it.name).glacier in wanted]
+        return CaffeSplit(data_dir=parts[0].data_dir, split=split, items=tuple(items))
+    data_dir = folders[0]
     if split not in ("train", "test"):
         raise GlacierfrontError(f"split must be 'train' or 'test', got {split!r}")
-    data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise GlacierfrontError(f"{data_dir}: data folder not found; pass the CaFFe data_raw folder")
     root = _resolve_root(data_dir, split)

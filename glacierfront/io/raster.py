@@ -3,7 +3,9 @@
 Bands
     Single-band files need nothing. ``band=N`` picks band N (1-based, like GDAL). ``bands=[a, b, ...]``
     reduces several bands to one channel: Rec.601 luma (0.299, 0.587, 0.114) for exactly three bands
-    taken as R, G, B; the plain mean for any other count. A multi-band file without either is an error.
+    taken as R, G, B; the plain mean for any other count. Without either, a multi-band file is read at
+    the band whose description names a band the model asks for (its ``band_names``, e.g. "green" or "B3"
+    for the optical model); where none does, or the model names none, it is an error.
 
 Scaling to [0, 1] (the model was trained on caffe256: 8-bit SAR amplitude / 255, 0 = no data)
     "auto" decides what the values are, then maps them; ``Scene.scaling_note`` says what it did, in one line.
@@ -367,13 +369,41 @@ class Scene:
         return image, valid
 
 
-def _choose_bands(path: Path, count: int, band: int | None, bands: Sequence[int] | None) -> tuple[int, ...]:
+def band_by_name(descriptions: Sequence[str | None], band_names: Sequence[str]) -> int | None:
+    """The 1-based band whose description matches the first of ``band_names`` that any band carries
+    (case-insensitive; a description matches a name exactly or ends with "_" + name, as "SR_B3")."""
+    described = [(i + 1, (d or "").strip().lower()) for i, d in enumerate(descriptions)]
+    for name in band_names:
+        name = name.strip().lower()
+        for index, text in described:
+            if text and (text == name or text.endswith("_" + name)):
+                return index
+    return None
+
+
+def _choose_bands(
+    path: Path,
+    count: int,
+    band: int | None,
+    bands: Sequence[int] | None,
+    descriptions: Sequence[str | None] = (),
+    band_names: Sequence[str] | None = None,
+) -> tuple[tuple[int, ...], str]:
+    """The band indexes to read and a note on how they were chosen ("" when the user chose them)."""
     if band is not None and bands is not None:
         raise GlacierfrontError(f"{path}: pass either --band or --bands, not both")
     chosen = (band,) if band is not None else tuple(bands) if bands is not None else None
     if chosen is None:
         if count == 1:
-            return (1,)
+            return (1,), ""
+        if band_names:
+            picked = band_by_name(descriptions, band_names)
+            if picked is not None:
+                return (picked,), f"band {picked} ({descriptions[picked - 1]!r}, a band the model asks for)"
+            raise GlacierfrontError(
+                f"{path}: has {count} bands and none is described as {', '.join(band_names)}, the band(s) the "
+                f"model expects; pick it with --band N (1..{count})"
+            )
         raise GlacierfrontError(
             f"{path}: has {count} bands; pick one with --band N (1..{count}) "
             f"or combine several into luminance with --bands 1,2,3"
@@ -383,7 +413,7 @@ def _choose_bands(path: Path, count: int, band: int | None, bands: Sequence[int]
     for b in chosen:
         if not 1 <= b <= count:
             raise GlacierfrontError(f"{path}: band {b} is out of range; this file has bands 1..{count}")
-    return chosen
+    return chosen, ""
 
 
 def open_scene(
@@ -393,10 +423,13 @@ def open_scene(
     scaling: str = "auto",
     allow_pixel_coords: bool = False,
     target_resolution: float | None = None,
+    band_names: Sequence[str] | None = None,
 ) -> Scene:
     """Open a raster scene for windowed reading; close it with ``close()`` or use it as a context manager.
 
-    See the module docstring for band choice, scaling modes, validity and resampling.
+    See the module docstring for band choice, scaling modes, validity and resampling. ``band_names`` (a
+    model's ``band_names`` metadata): without --band/--bands, a multi-band file's band whose description
+    is one of these is read, and ``Scene.scaling_note`` says so.
     """
     path = Path(path)
     if not path.exists():
@@ -414,8 +447,11 @@ def open_scene(
                 f"{path}: has no coordinate reference system; georeference it, "
                 f"or pass --allow-pixel-coords to work in pixel coordinates"
             )
-        indexes = _choose_bands(path, dataset.count, band, bands)
-        return Scene(path, dataset, indexes, scaling, target_resolution)
+        indexes, band_note = _choose_bands(path, dataset.count, band, bands, dataset.descriptions, band_names)
+        scene = Scene(path, dataset, indexes, scaling, target_resolution)
+        if band_note:
+            scene.scaling_note = f"{band_note}; {scene.scaling_note}"
+        return scene
     except BaseException:
         dataset.close()
         raise

@@ -37,6 +37,22 @@ def scale_metadata(
     return stamp
 
 
+def usage_metadata(sensors: str | None = None, band_names: str | None = None) -> dict[str, Any]:
+    """What a model is for, to stamp into an export: ``sensors`` (free text, shown by info and models) and
+    ``band_names``, band descriptions predict picks by itself from a multi-band file ("green,B3,B03")."""
+    stamp: dict[str, Any] = {}
+    if sensors is not None:
+        if not sensors.strip():
+            raise GlacierfrontError("--sensors is empty: say which sensors the model is for, e.g. 'SAR'")
+        stamp["sensors"] = sensors.strip()
+    if band_names is not None:
+        names = [n.strip() for n in band_names.split(",") if n.strip()]
+        if not names:
+            raise GlacierfrontError("--band-names is empty: list band descriptions, e.g. green,B3,B03")
+        stamp["band_names"] = names
+    return stamp
+
+
 def _parse_range(value: str | tuple[float, float]) -> tuple[float, float]:
     usage = f"--resolution-range {value!r}: give LO,HI in metres with 0 < LO <= HI, e.g. 30,120"
     try:

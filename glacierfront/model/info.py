@@ -99,6 +99,8 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         "resolution_m": meta.pop("resolution_m", None),
         "resolution_range_m": meta.pop("resolution_range_m", None),
         "training_data": meta.pop("training_data", None),
+        "sensors": meta.pop("sensors", None),
+        "band_names": meta.pop("band_names", None),
         **extra,
         "metadata": meta,
     }

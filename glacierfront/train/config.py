@@ -19,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 class TrainConfig:
     """Defaults follow the CISNet protocol (spec: shared/docs/CISNET.md) except where noted."""
 
-    data: str = ""
+    data: str | list[str] = ""  # a CaFFe-layout folder, or several trained on together (SAR + optical)
     out: str = ""
     split: str = "train"
     glaciers: list[str] | None = None  # train only on these glaciers (None: all)

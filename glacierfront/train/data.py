@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import parse_caffe_name, read_png, zones_from_png_values
+from glacierfront.io.caffe import IGNORE_ZONE, parse_caffe_name, read_png, read_zones
 from glacierfront.model.config import SAR_MEAN, SAR_STD
 from glacierfront.train.augment import AugmentConfig, zoom
 from glacierfront.train.augment import augment as augment_patch
@@ -118,7 +118,7 @@ class CaffePatches(Dataset):
             return self._cache[index]
         item = self.items[index]
         image = read_png(item.image)
-        zones = zones_from_png_values(read_png(item.zones))
+        zones = read_zones(item.zones)
         if image.shape != zones.shape:
             raise GlacierfrontError(
                 f"{item.zones}: zone mask is {zones.shape[1]}x{zones.shape[0]} px but its image is "
@@ -150,10 +150,16 @@ class CaffePatches(Dataset):
             zone_patch = zones[window]
         if self.augment:
             image01, zone_patch = augment_patch(image01, zone_patch, rng, cfg)
-        return normalise(image01), torch.from_numpy(zone_patch.astype(np.int64))
+        return normalise(image01), zone_tensor(zone_patch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.sample(index, slot=0)
+
+
+def zone_tensor(zones: np.ndarray) -> torch.Tensor:
+    """Zone ids as the int64 target of the losses: ``IGNORE_ZONE`` pixels become ``IGNORE_INDEX``."""
+    target = torch.from_numpy(zones.astype(np.int64))
+    return target.masked_fill(target == IGNORE_ZONE, IGNORE_INDEX)
 
 
 def pad_to(image: np.ndarray, zones: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -273,13 +279,15 @@ def change_label(
 
     "glacier" (the paper's): c = (z1 == glacier) XOR (z2 == glacier); NA is an ordinary non-glacier pixel.
     "all-classes" (ours): c = (z1 != z2) over all classes, with ``ignore_index`` where either map is NA.
+    In both, a pixel ignored in either map (weak labels) is ``ignore_index``: its change is unknown.
     The label is symmetric, so it serves both orders (1, 2) and (2, 1).
     """
     if z1.shape != z2.shape:
         raise ValueError(f"zone maps must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    unknown = (z1 == ignore_index) | (z2 == ignore_index)
     if mode == "glacier":
-        return ((z1 == GLACIER) ^ (z2 == GLACIER)).long()
+        return ((z1 == GLACIER) ^ (z2 == GLACIER)).long().masked_fill(unknown, ignore_index)
     if mode == "all-classes":
         label = (z1 != z2).long()
-        return label.masked_fill((z1 == NA) | (z2 == NA), ignore_index)
+        return label.masked_fill((z1 == NA) | (z2 == NA) | unknown, ignore_index)
     raise GlacierfrontError(f"unknown change label mode {mode!r}: choose one of {', '.join(CHANGE_MODES)}")

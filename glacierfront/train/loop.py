@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import list_split
+from glacierfront.io.caffe import data_label, list_split
 from glacierfront.model import CISNet, load_checkpoint, load_encoder_weights, save_checkpoint
 from glacierfront.model.config import DEFAULT_TILE
 from glacierfront.train.config import TrainConfig
@@ -199,7 +199,7 @@ class Trainer:
 
     def _metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
-            "training_data": f"{Path(self.cfg.data).name} ({self.cfg.split}, {len(self.train_items)} images)",
+            "training_data": f"{data_label(self.cfg.data)} ({self.cfg.split}, {len(self.train_items)} images)",
             "tile_size": DEFAULT_TILE,
             "epoch": self.epoch,
             "train_config": self.cfg.to_dict(),

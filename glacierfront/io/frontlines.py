@@ -1,0 +1,209 @@
+"""Front-line datasets (images + hand-drawn fronts, no zone masks) turned into CaFFe-layout training data.
+
+Such data (e.g. the FrontLearning Landsat chips) labels only the calving front. A zone model learns from it
+through weak zone labels made from the line: in every column the line crosses, ocean above its topmost pixel
+and glacier below its bottommost one; every other pixel (the line itself, what lies between its ends in a
+column, and all columns it does not cross) is ignored (``IGNORE_ZONE``, transparent in the PNG). That needs the
+chips oriented with the glacier on one known side of the front (FrontLearning: glacier below, flowing up).
+
+``import_frontlines`` writes a CaFFe-layout folder (``sar_images/train``, ``zones/train``, ``fronts/train``:
+CaFFe's folder names, whatever the sensor, and ``bounding_boxes``: the front's extent plus 16 px, as caffe256
+made its boxes, so predicted fronts are clipped to the front's surroundings when scored, as in CaFFe) that
+``train``, ``crossval`` and ``evaluate --data`` read as they read CaFFe. Scores on it are in pixels of the
+chip grid (``--pixels``), as for caffe256.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glacierfront.errors import GlacierfrontError
+from glacierfront.io.caffe import (
+    GLACIER,
+    IGNORE_ZONE,
+    OCEAN,
+    clamp_bbox,
+    parse_caffe_name,
+    read_png,
+    write_zones,
+)
+
+# The three glaciers of the FrontLearning chips, by the WRS-2 path/row of their Landsat scenes (its README).
+FRONTLEARNING_GLACIERS = {
+    **dict.fromkeys(("020007", "021006", "021007", "022006", "023006", "024006"), "Sverdrup"),
+    **dict.fromkeys(("008011", "009011", "010011"), "Jakobshavn"),
+    **dict.fromkeys(("229012", "230012", "231012"), "Kangerlussuaq"),
+}
+GLACIER_SIDES = ("below", "above")
+# Landsat Collection 1/2 product id, optionally followed by a band: LE07_L1TP_020007_20020520_20170130_01_T1_B2
+_LANDSAT_RE = re.compile(
+    r"^(?P<sensor>L[CETMO]0\d)_(?P<level>[A-Z0-9]{4})_(?P<pathrow>\d{6})_(?P<date>\d{8})_\d{8}_\d{2}_[A-Z0-9]{2}"
+    r"(?:_(?P<band>B\d+))?$"
+)
+# Bounding boxes for scoring, as caffe256 made them: the labelled front's extent plus this margin.
+BOX_MARGIN_PX = 16
+# Native pixel spacing of a Landsat band, for the name's resolution field (the chips themselves are resampled).
+_PANCHROMATIC_M, _MULTISPECTRAL_M = 15, 30
+
+
+def weak_zones(front: np.ndarray, glacier_side: str = "below") -> np.ndarray:
+    """Weak zone ids from a front-line mask: ocean/glacier on either side of the line in the columns it
+    crosses, ``IGNORE_ZONE`` everywhere else (the line itself included)."""
+    if glacier_side not in GLACIER_SIDES:
+        raise GlacierfrontError(f"glacier side {glacier_side!r}: choose one of {', '.join(GLACIER_SIDES)}")
+    front = np.asarray(front, dtype=bool)
+    zones = np.full(front.shape, IGNORE_ZONE, dtype=np.uint8)
+    rows, cols = np.nonzero(front)
+    if rows.size == 0:
+        return zones
+    height = front.shape[0]
+    top = np.full(front.shape[1], height, dtype=np.int64)
+    bottom = np.full(front.shape[1], -1, dtype=np.int64)
+    np.minimum.at(top, cols, rows)
+    np.maximum.at(bottom, cols, rows)
+    row_index = np.arange(height)[:, None]
+    crossed = bottom >= 0
+    above = (row_index < top[None, :]) & crossed[None, :]
+    below = (row_index > bottom[None, :]) & crossed[None, :]
+    zones[above] = GLACIER if glacier_side == "above" else OCEAN
+    zones[below] = OCEAN if glacier_side == "above" else GLACIER
+    return zones
+
+
+def front_box(front: np.ndarray, margin: int = BOX_MARGIN_PX) -> tuple[int, int, int, int]:
+    """The front's extent plus ``margin`` px, clamped to the image: (row0, row1, col0, col1), half-open."""
+    rows, cols = np.nonzero(front)
+    box = (
+        int(rows.min()) - margin,
+        int(rows.max()) + 1 + margin,
+        int(cols.min()) - margin,
+        int(cols.max()) + 1 + margin,
+    )
+    return clamp_bbox(box, front.shape)
+
+
+def write_bbox(path: Path, box: tuple[int, int, int, int]) -> None:
+    """Write a box in CaFFe's bounding-box format (see ``io.caffe.read_bbox``: "upper" is the larger row)."""
+    row0, row1, col0, col1 = box
+    corners = [(col0, row1), (col0, row0), (col1, row0), (col1, row1)]
+    path.write_text("x,y\n" + "".join(f"{x},{y}\n" for x, y in corners))
+
+
+@dataclass(frozen=True)
+class ImportedChip:
+    source: str  # the source file's stem
+    name: str  # its CaFFe-style name in the output folder
+    glacier: str
+
+
+def caffe_name_for(stem: str, glacier: str | None = None) -> tuple[str, str]:
+    """(CaFFe-style name, glacier) for a chip stem: a CaFFe name is kept; a Landsat product id becomes
+    ``<glacier>_<date>_<sensor>_<native m>_0_<path/row>`` (quality 0: not graded)."""
+    try:
+        parsed = parse_caffe_name(stem)
+    except GlacierfrontError:
+        parsed = None
+    if parsed is not None:
+        return stem, glacier or parsed.glacier
+    match = _LANDSAT_RE.match(stem)
+    if match is None:
+        raise GlacierfrontError(
+            f"{stem}: name is neither a Landsat product id (e.g. LE07_L1TP_020007_20020520_20170130_01_T1_B2) "
+            "nor a CaFFe name (Glacier_YYYY-MM-DD_Satellite_Resolution_Quality_Orbit); rename the chip"
+        )
+    pathrow = match["pathrow"]
+    glacier = glacier or FRONTLEARNING_GLACIERS.get(pathrow)
+    if glacier is None:
+        raise GlacierfrontError(
+            f"{stem}: path/row {pathrow} is not one of the FrontLearning glaciers; pass --glacier NAME"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9-]+", glacier):
+        raise GlacierfrontError(f"--glacier {glacier!r}: use letters, digits and '-' only")
+    date = match["date"]
+    spacing = _PANCHROMATIC_M if match["band"] == "B8" else _MULTISPECTRAL_M
+    return f"{glacier}_{date[:4]}-{date[4:6]}-{date[6:]}_{match['sensor']}_{spacing}_0_{pathrow}", glacier
+
+
+def _front_file(fronts: Path, stem: str) -> Path:
+    for candidate in (fronts / f"{stem}_front.png", fronts / f"{stem}.png"):
+        if candidate.is_file():
+            return candidate
+    raise GlacierfrontError(f"{fronts}: no front for image {stem} (expected {stem}_front.png)")
+
+
+def import_frontlines(
+    src: str | Path, out: str | Path, glacier: str | None = None, glacier_side: str = "below"
+) -> list[ImportedChip]:
+    """Convert ``src/images/*.png`` + ``src/fronts/<stem>_front.png`` into a CaFFe-layout folder ``out``.
+
+    ``out`` is written in a temporary folder beside it and renamed at the end: it is either complete or
+    absent. A ``LICENSE`` and ``README.md`` of ``src`` are copied along (the licence travels with the data),
+    and ``names.csv`` maps every new name to its source file.
+    """
+    src, out = Path(src), Path(out)
+    images_dir, fronts_dir = src / "images", src / "fronts"
+    if not images_dir.is_dir() or not fronts_dir.is_dir():
+        raise GlacierfrontError(
+            f"{src}: expected images/ and fronts/ folders (images/<stem>.png, fronts/<stem>_front.png)"
+        )
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GlacierfrontError(f"{out}: already exists; give a new folder")
+    images = sorted(images_dir.glob("*.png"))
+    if not images:
+        raise GlacierfrontError(f"{images_dir}: no .png images")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        chips = _write_layout(images, fronts_dir, work, glacier, glacier_side)
+        for extra in ("LICENSE", "README.md"):
+            if (src / extra).is_file():
+                shutil.copy2(src / extra, work / extra)
+        with open(work / "names.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["name", "glacier", "source"])
+            writer.writerows((c.name, c.glacier, c.source) for c in chips)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return chips
+
+
+def _write_layout(
+    images: list[Path], fronts_dir: Path, work: Path, glacier: str | None, glacier_side: str
+) -> list[ImportedChip]:
+    from PIL import Image
+
+    for sub in ("sar_images", "zones", "fronts"):
+        (work / sub / "train").mkdir(parents=True)
+    (work / "bounding_boxes").mkdir()
+    chips: list[ImportedChip] = []
+    seen: dict[str, str] = {}
+    for image_path in images:
+        name, chip_glacier = caffe_name_for(image_path.stem, glacier)
+        if name in seen:
+            raise GlacierfrontError(
+                f"{image_path.stem} and {seen[name]} get the same name {name}; rename one"
+            )
+        seen[name] = image_path.stem
+        image = read_png(image_path)
+        front = read_png(_front_file(fronts_dir, image_path.stem)) > 127
+        if front.shape != image.shape:
+            raise GlacierfrontError(f"{image_path}: its front mask is not on the image's grid")
+        if not front.any():
+            raise GlacierfrontError(f"{image_path}: its front mask is empty; drop the chip or draw its front")
+        Image.fromarray(image).save(work / "sar_images" / "train" / f"{name}.png")
+        Image.fromarray(front.astype(np.uint8) * 255).save(work / "fronts" / "train" / f"{name}_front.png")
+        write_zones(work / "zones" / "train" / f"{name}_zones.png", weak_zones(front, glacier_side))
+        write_bbox(work / "bounding_boxes" / f"{name}_bbox.txt", front_box(front))
+        chips.append(ImportedChip(image_path.stem, name, chip_glacier))
+    return chips
