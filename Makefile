@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 
 SAMPLE := glacierfront/data/sample
 SCENE := $(SAMPLE)/JAC_2013-09-08_TSX_6_1_005.tif
+OPTICAL := glacierfront/data/sample_optical
+OPTICAL_SCENE := $(OPTICAL)/LE07_L1TP_009011_20000805_20170210_01_T1_B2.tif
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +41,9 @@ demo: $(STAMP)
 	$(BIN)/glacierfront predict $(SCENE) -o demo/fronts.gpkg --zones demo/zones.tif \
 		--quicklook demo/quicklook.png --aoi $(SAMPLE)/aoi.gpkg
 	$(BIN)/glacierfront evaluate demo/fronts.gpkg --ref $(SAMPLE)/reference_front.gpkg --match all
+	$(BIN)/glacierfront predict $(OPTICAL_SCENE) --model optical -o demo/optical_fronts.gpkg \
+		--zones demo/optical_zones.tif --quicklook demo/optical_quicklook.png --aoi $(OPTICAL)/aoi.gpkg
+	$(BIN)/glacierfront evaluate demo/optical_fronts.gpkg --ref $(OPTICAL)/reference_front.gpkg --match all
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -14,16 +13,22 @@ from glacierfront.predict import DEFAULT_SCALE_TOLERANCE
 
 
 def info(
-    model: Path = typer.Argument(..., help="Model file: a checkpoint (.pt) or an ONNX export (.onnx)."),
+    model: str = typer.Argument(
+        ...,
+        help="Model file (a checkpoint .pt or an ONNX export .onnx) or a shipped model's name (sar, optical).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show a model's config, classes, normalisation, training scale, training data and checksum.
 
     \b
     $ glacierfront info models/cisnet-atto-caffe256.onnx
+    $ glacierfront info optical
     $ glacierfront info run/best.pt --json | jq .config
     """
-    facts = describe_model(model)
+    from glacierfront.inference import model_path
+
+    facts = describe_model(model_path(model))
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
