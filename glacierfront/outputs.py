@@ -61,8 +61,12 @@ def plan_outputs(
     zones: Path | None = None,
     quicklook: Path | None = None,
     fmt: str = ".gpkg",
+    inputs: list[Path] | None = None,
 ) -> OutputPlan:
-    """Check every output place before any work, so a bad path fails fast and nothing is half-written."""
+    """Check every output place before any work, so a bad path fails fast and nothing is half-written.
+
+    ``inputs`` (the scenes, the AOI, the model): an output that would land on one of them is refused.
+    """
     fmt = fmt if fmt.startswith(".") else f".{fmt}"
     if fmt not in DRIVERS:
         raise GlacierfrontError(f"--format {fmt}: use gpkg, shp or geojson")
@@ -88,4 +92,22 @@ def plan_outputs(
             plan.zones_folder = as_folder
         else:
             plan.quicklook_folder = as_folder
+    refuse_inputs_as_outputs(plan, scenes, [*scenes, *(inputs or [])])
     return plan
+
+
+def refuse_inputs_as_outputs(plan: OutputPlan, scenes: list[Path], inputs: list[Path]) -> None:
+    """Refuse any planned output that is one of the command's input files (it would be destroyed)."""
+    taken = {_same_file_key(p): p for p in inputs if p is not None}
+    for scene in scenes:
+        for flag, path in (("-o", plan.vector_for(scene.stem)), ("--zones", plan.zones_for(scene.stem)),
+                           ("--quicklook", plan.quicklook_for(scene.stem))):  # fmt: skip
+            if path is not None and _same_file_key(path) in taken:
+                raise GlacierfrontError(
+                    f"{flag} {path}: is one of this command's inputs ({taken[_same_file_key(path)]}); "
+                    "writing it would destroy it: choose another output"
+                )
+
+
+def _same_file_key(path: Path) -> str:
+    return os.path.realpath(path)

@@ -10,6 +10,7 @@ import pytest
 
 from glacierfront import __version__
 from glacierfront.cli import app, main
+from glacierfront.errors import GlacierfrontError
 
 
 def command_names() -> list[str]:
@@ -102,6 +103,21 @@ def test_listed_checksum_mismatch_refuses_to_load(atto_checkpoint, tmp_path, cap
     (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  m.pt\n")
     assert main(["info", str(model)]) == 1
     assert "does not match" in capsys.readouterr().err
+
+
+def test_a_listed_file_whose_name_holds_spaces_is_verified_too(atto_checkpoint, tmp_path):
+    import shutil
+
+    from glacierfront.inference import load_backend
+    from glacierfront.io.checksum import sha256_file
+
+    model = tmp_path / "my model v2.pt"
+    shutil.copy(atto_checkpoint[0], model)
+    (tmp_path / "SHA256SUMS").write_text(f"{sha256_file(model)} *my model v2.pt\n")
+    assert load_backend(model).name == "torch"
+    (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  my model v2.pt\n")
+    with pytest.raises(GlacierfrontError, match="does not match"):
+        load_backend(model)
 
 
 def test_export_stamps_scale_and_info_shows_it(atto_checkpoint, tmp_path, capsys):

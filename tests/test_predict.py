@@ -540,3 +540,30 @@ def test_cli_passes_tta_and_ocean_rule_to_the_model_and_post_processing(
     capsys.readouterr()
     assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "--ocean-rule", "wide"]) == 1
     assert "wide" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--zones", "--quicklook", "-o"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(model, scene, tmp_path, capsys, flag):
+    aoi = tmp_path / "aoi.gpkg"
+    with fiona.open(
+        aoi, "w", driver="GPKG", crs="EPSG:3413", schema={"geometry": "Polygon", "properties": {}}
+    ) as dst:
+        dst.write({"geometry": {"type": "Polygon", "coordinates": [[(X0, Y0), (X0 + 1e4, Y0), (X0 + 1e4, Y0 - 1e4), (X0, Y0)]]}, "properties": {}})  # fmt: skip
+    before = {p: p.read_bytes() for p in (scene, aoi)}
+    target = aoi if flag == "-o" else scene
+    args = ["predict", str(scene), "-m", str(model), "--aoi", str(aoi), "-o", str(tmp_path / "f.gpkg")]
+    args = [*args[:-2], "-o", str(target)] if flag == "-o" else [*args, flag, str(target)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "is one of this command's inputs" in err and len(err.strip().splitlines()) == 1
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_export_refuses_to_replace_the_checkpoint_it_reads(atto_checkpoint, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "last.pt"
+    shutil.copy(atto_checkpoint[0], run)
+    data = run.read_bytes()
+    assert main(["export", str(run), "-o", str(run)]) == 1
+    assert "lose its training state" in capsys.readouterr().err and run.read_bytes() == data

@@ -203,3 +203,37 @@ def test_init_from_starts_from_another_runs_weights_and_refuses_another_architec
     assert not all(torch.equal(fresh.model.state_dict()[k], source[k]) for k in source)
     with pytest.raises(GlacierfrontError, match="--init"):
         Trainer(tiny_config(data, tmp_path / "d", encoder="femto", init_from=str(tmp_path / "a" / "last.pt")))
+
+
+def test_resume_with_epochs_equal_to_the_default_still_trains(data, tmp_path, monkeypatch):
+    from glacierfront.cli.train import DEFAULT_EPOCHS
+
+    out = tmp_path / "run"
+    Trainer(tiny_config(data, out, epochs=1, max_steps_per_epoch=1)).fit()
+    config = TrainConfig.load(out / "config.json")
+    config.epochs = (
+        DEFAULT_EPOCHS - 1
+    )  # a run planned for fewer epochs than the default, extended to the default
+    config.save(out / "config.json")
+    calls = []
+    original = Trainer.fit
+
+    def fit_once(self, *args, **kwargs):  # stop after one epoch: only the planned total matters here
+        calls.append(self.cfg.epochs)
+        self.cfg.epochs = self.epoch + 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", fit_once)
+    assert main(["train", "--resume", str(out), "--epochs", str(DEFAULT_EPOCHS), "-q"]) == 0
+    assert calls == [DEFAULT_EPOCHS]
+    assert load_checkpoint(out / "last.pt").training["epoch"] == 2
+
+
+def test_no_validation_images_is_refused_before_training(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--patch", "64", "--workers", "0",
+            "--val-fraction", "0", "-q"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "holds out none for validation" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "last.pt").exists()

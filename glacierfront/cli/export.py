@@ -63,6 +63,11 @@ def export(
     suffix = output.suffix.lower()
     if suffix not in (".pt", ".onnx"):
         raise GlacierfrontError(f"-o {output}: write .onnx (ONNX model) or .pt (inference-only checkpoint)")
+    if suffix == ".pt" and output.exists() and output.resolve() == checkpoint.resolve():
+        raise GlacierfrontError(
+            f"-o {output}: is the checkpoint being exported; an inference-only copy would replace it and lose its "
+            "training state: choose another output"
+        )
     if model_kind(checkpoint) == "onnx":
         if suffix != ".onnx":
             raise GlacierfrontError(

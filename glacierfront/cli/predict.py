@@ -93,8 +93,9 @@ def predict(
         aoi=aoi,
         ocean_rule=ocean_rule,
     )
-    plan = plan_outputs(scenes, output, zones, quicklook, fmt)
-    backend = load_backend(opt.model_path(model), device, tta=tta)
+    model_file = opt.model_path(model)
+    plan = plan_outputs(scenes, output, zones, quicklook, fmt, inputs=[p for p in (aoi, model_file) if p])
+    backend = load_backend(model_file, device, tta=tta)
     console.print(f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False)
     plan.make_folders()
     done: list[SceneResult] = []

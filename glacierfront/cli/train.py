@@ -37,7 +37,10 @@ def train(
         "--init",
         help="Start from this glacierfront checkpoint's weights (fine-tuning; fresh optimiser).",
     ),
-    epochs: int = typer.Option(DEFAULT_EPOCHS, help="Maximum epochs (with --resume: the new total)."),
+    epochs: int | None = typer.Option(
+        None,
+        help=f"Maximum epochs (default {DEFAULT_EPOCHS}; with --resume: the new total, default the run's).",
+    ),
     patience: int = typer.Option(30, help="Early stopping: epochs without a better validation mIoU."),
     batch_size: int = typer.Option(16, help="Pairs per step (per process under torchrun)."),
     patch: int = typer.Option(256, help="Training patch size in px (multiple of 32)."),
@@ -91,7 +94,7 @@ def train(
             )
         config = TrainConfig.load(config_path)
         config.out = str(resume)
-        if epochs != DEFAULT_EPOCHS:  # --epochs given with --resume: train up to that many epochs in all
+        if epochs is not None:  # --epochs given with --resume: train up to that many epochs in all
             config.epochs = epochs
     else:
         if not data or out is None:
@@ -103,7 +106,7 @@ def train(
             val_glaciers=parse_names(val_glaciers), encoder=encoder, decoder=decoder, drop_path=drop_path,
             change_branch=not no_change_branch, change_label=change_label,
             encoder_weights=str(encoder_weights) if encoder_weights else None, patch=patch, batch_size=batch_size,
-            workers=workers, epochs=epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
+            workers=workers, epochs=DEFAULT_EPOCHS if epochs is None else epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
             weight_decay=weight_decay, precision=precision, compile=compile_, max_steps_per_epoch=max_steps,
             seed=seed, device=device, val_metres=val_metres, scale_aug=parse_scale_aug(scale_aug),
             intensity_aug=intensity_aug, init_from=str(init) if init else None,
@@ -146,4 +149,5 @@ def train(
         finally:
             trainer.close()
     if trainer.main:
-        typer.echo(str(Path(config.out) / "best.pt"))
+        best = Path(config.out) / "best.pt"
+        typer.echo(str(best if best.is_file() else Path(config.out) / "last.pt"))

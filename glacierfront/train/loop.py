@@ -73,6 +73,12 @@ class Trainer:
         self.train_items, self.val_items = split_train_val(
             items, config.val_fraction, config.seed, config.val_glaciers
         )
+        if not self.val_items:
+            # Without validation, mIoU never improves: patience would stop the run and best.pt never be written.
+            raise GlacierfrontError(
+                f"--val-fraction {config.val_fraction} of {len(items)} training images holds out none for "
+                f"validation; raise it to at least {1.0 / max(len(items), 1):.2g} or pass --val-glaciers"
+            )
         patches = CaffePatches(
             self.train_items,
             patch=config.patch,
