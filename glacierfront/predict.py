@@ -124,6 +124,11 @@ class ScaleChoice:
         return self.native_m if self.target_m is None else self.target_m
 
 
+# Resampling a scene finer than this many times its own pixel count is refused: it is almost surely a wrong
+# --resolution (0.1 m on a 60 m scene asks for 360,000x the pixels), not a wish.
+MAX_UPSAMPLE = 16
+
+
 def check_resolution(value: float | str | None) -> float | str | None:
     """A valid ``PredictOptions.resolution_m``: None, "native", or a positive number of metres (text is parsed)."""
     if value is None:
@@ -243,7 +248,17 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> tup
         return scene, choice
     # Scale the map-unit spacing by the metre ratio, so degrees and feet work as well as metres.
     target_units = scene.source_resolution[0] * choice.target_m / mpp[0]
+    native_px = scene.source_width * scene.source_height
+    grid_px = (scene.source_width * scene.source_resolution[0] / target_units) * (
+        scene.source_height * scene.source_resolution[1] / target_units
+    )
     scene.close()
+    if grid_px > MAX_UPSAMPLE * native_px:
+        raise GlacierfrontError(
+            f"{path}: processing at {choice.target_m:g} m would make a {grid_px:.3g} px grid from "
+            f"{native_px:.3g} px of {float(np.mean(mpp)):.3g} m (over {MAX_UPSAMPLE}x the pixels); "
+            "check --resolution, or pass --resolution native"
+        )
     return open_scene(path, target_resolution=target_units, **kwargs), choice
 
 

@@ -81,7 +81,7 @@ def tiling_for(
         raise GlacierfrontError(
             f"scene is {width} x {height} px: too small to hold a calving front (need {MIN_SCENE_PX} px a side)"
         )
-    tile = tile or backend.tile_size
+    tile = backend.tile_size if tile is None else tile
     if tile < 32 or tile % 32:
         raise GlacierfrontError(f"--tile {tile}: must be a multiple of 32 and at least 32")
     overlap = tile // 8 if overlap is None else overlap

@@ -567,3 +567,44 @@ def test_export_refuses_to_replace_the_checkpoint_it_reads(atto_checkpoint, tmp_
     data = run.read_bytes()
     assert main(["export", str(run), "-o", str(run)]) == 1
     assert "lose its training state" in capsys.readouterr().err and run.read_bytes() == data
+
+
+def test_sigterm_mid_scene_cleans_up_and_exits_143(model, scene, tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+    import tempfile
+
+    import glacierfront.cli.predict as predict_cli_module
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real = predict_cli_module.predict_scene
+
+    def killed_midway(path, backend, options, zones, quicklook, on_start, on_tiles):
+        def tiles(n):
+            on_tiles(n)
+            os.kill(os.getpid(), signal.SIGTERM)  # what kill, timeout, SLURM and docker stop send
+
+        return real(path, backend, options, zones, quicklook, on_start, tiles)
+
+    monkeypatch.setattr(predict_cli_module, "predict_scene", killed_midway)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["predict", str(scene), "-m", str(model), "-o", str(out / "f.gpkg"), "--zones", str(out / "z.tif"),
+            "--tile", "128"]  # fmt: skip
+    assert main(args) == 143
+    assert "terminated" in capsys.readouterr().err
+    assert list(out.iterdir()) == [] and list(scratch.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is not None  # the handler was put back
+
+
+def test_absurd_resolution_and_tile_zero_are_refused_before_work(model, scene, tmp_path, capsys):
+    out = tmp_path / "f.gpkg"
+    assert main(["predict", str(scene), "-m", str(model), "-o", str(out), "--resolution", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "would make a" in err and "over 16x the pixels" in err and not out.exists()
+    # 10 m on 20 m pixels is 4x the pixels: allowed.
+    assert main(["predict", str(scene), "-m", str(model), "-o", str(out), "--resolution", "10", "-q"]) == 0
+    assert main(["predict", str(scene), "-m", str(model), "-o", str(tmp_path / "g.gpkg"), "--tile", "0"]) == 1
+    assert "--tile 0" in capsys.readouterr().err

@@ -459,3 +459,13 @@ def test_resampling_keeps_nodata_invalid_and_out_of_valid_values(tmp_path) -> No
 def test_non_positive_target_resolution_is_an_error(ramp_path) -> None:
     with pytest.raises(GlacierfrontError, match=r"ramp\.tif: target resolution must be positive"):
         open_scene(ramp_path, target_resolution=0.0)
+
+
+def test_complex_slc_scene_is_read_as_its_amplitude(tmp_path, rng) -> None:
+    amplitude = rng.uniform(0.1, 1.0, (12, 16))
+    phase = rng.uniform(-np.pi, np.pi, (12, 16))
+    write_tif(tmp_path / "amp.tif", amplitude.astype(np.float32))
+    write_tif(tmp_path / "slc.tif", (amplitude * np.exp(1j * phase)).astype(np.complex64))
+    with open_scene(tmp_path / "amp.tif") as a, open_scene(tmp_path / "slc.tif") as c:
+        np.testing.assert_allclose(read_all(c)[0], read_all(a)[0], atol=1e-5)
+        assert "amplitude |z|" in c.scaling_note

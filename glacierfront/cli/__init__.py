@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -52,8 +53,41 @@ app.command("crossval")(crossval_cmd.crossval)
 app.command("import-fronts")(data_cmd.import_fronts)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout, SLURM, docker stop), raised like Ctrl-C so the same clean-up runs."""
+
+
+_STATE = {"terminated": False}
+
+
+def _on_sigterm(signum, frame) -> None:
+    # Click turns the interrupt into its own exit; the flag tells main it was SIGTERM, not Ctrl-C.
+    _STATE["terminated"] = True
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: user errors become one line on stderr and exit code 1, never a traceback."""
+    """Console entry point: user errors become one line on stderr and exit code 1, never a traceback.
+
+    Ctrl-C exits 130 and SIGTERM 143, both after the clean-up of an interrupted run (temporary outputs and
+    scratch files removed; training saves last.pt first, with its own handler).
+    """
+    _STATE["terminated"] = False
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): leave its signals alone
+        return _main(argv)
+    try:
+        code = _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if _STATE["terminated"] and code != 0:
+        print("glacierfront: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        return 143
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         # Standalone mode lets click report usage errors its own way (exit 2) and raise SystemExit.
         app(args=argv, prog_name="glacierfront", standalone_mode=True)
@@ -64,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"glacierfront: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("glacierfront: interrupted", file=sys.stderr)
+        if not _STATE["terminated"]:
+            print("glacierfront: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # a bug, not a user error: still one line, with where to report it
         print(

@@ -439,6 +439,11 @@ def open_scene(
             # A file without georeferencing is reported below as a clear error (or allowed on request).
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             dataset = rasterio.open(path)
+            complex_values = np.dtype(dataset.dtypes[0]).kind == "c"
+            if complex_values:
+                # Complex (SLC) data: GDAL's derived amplitude |z|, not the real part a plain read would keep.
+                dataset.close()
+                dataset = rasterio.open(f"DERIVED_SUBDATASET:AMPLITUDE:{path}")
     except RasterioIOError:
         raise GlacierfrontError(f"{path}: not a raster GDAL can read; pass a GeoTIFF scene") from None
     try:
@@ -451,6 +456,8 @@ def open_scene(
         scene = Scene(path, dataset, indexes, scaling, target_resolution)
         if band_note:
             scene.scaling_note = f"{band_note}; {scene.scaling_note}"
+        if complex_values:
+            scene.scaling_note = f"complex (SLC) values read as amplitude |z|; {scene.scaling_note}"
         return scene
     except BaseException:
         dataset.close()
