@@ -205,6 +205,11 @@ def auto_spacing_m(pred_geom: Any, ref_geom: Any, unit_m: float, resolution_m: f
     return float(min(MAX_AUTO_SPACING_M, SPACING_FRACTION * np.median(lengths) * unit_m))
 
 
+# Sample points per scene pair, both lines together: about 1 GB of coordinates and KD-tree; beyond it a
+# --spacing is almost surely a typo (1e-4 m on a 10 km front is 2e8 points).
+MAX_SAMPLES = 20_000_000
+
+
 def pair_distances_m(
     pred_geom: Any, ref_geom: Any, spacing_m: float, unit_m: float = 1.0
 ) -> np.ndarray | None:
@@ -215,6 +220,12 @@ def pair_distances_m(
     """
     if pred_geom is None:
         return None
+    samples = sum(g.length for g in (pred_geom, ref_geom) if g is not None) * unit_m / spacing_m
+    if samples > MAX_SAMPLES:
+        raise GlacierfrontError(
+            f"--spacing {spacing_m:g} m: {samples:.3g} sample points along {samples * spacing_m / 1000:.3g} km of "
+            f"lines (at most {MAX_SAMPLES:.0e}); use a larger --spacing, e.g. {spacing_m * samples / MAX_SAMPLES:.2g} m"
+        )
     pred_points, ref_points = (
         densify(pred_geom, spacing_m / unit_m),
         densify(ref_geom, spacing_m / unit_m),

@@ -79,7 +79,8 @@ def tiling_for(
     """
     if min(height, width) < MIN_SCENE_PX:
         raise GlacierfrontError(
-            f"scene is {width} x {height} px: too small to hold a calving front (need {MIN_SCENE_PX} px a side)"
+            f"scene is {width} x {height} px on the grid it is processed at: too small to hold a calving front "
+            f"(need {MIN_SCENE_PX} px a side)"
         )
     tile = backend.tile_size if tile is None else tile
     if tile < 32 or tile % 32:

@@ -712,3 +712,14 @@ def test_tta_and_ocean_rule_are_refused_in_vector_mode(tmp_path, capsys):
         code, _, err = run_cli(capsys, "evaluate", ref, "--ref", ref, *extra)
         assert code == 1
         assert_one_line_error(err, extra[0], "vector mode")
+
+
+def test_a_spacing_that_would_need_billions_of_samples_is_refused(tmp_path, capsys):
+    from shapely.geometry import LineString
+
+    line = LineString([(0, 0), (10_000, 0)])
+    pred = layer(tmp_path / "p.gpkg", [(line, {"scene": "s"})], UTM33N)
+    ref = layer(tmp_path / "r.gpkg", [(line, {"scene": "s"})], UTM33N)
+    assert main(["evaluate", str(pred), "--ref", str(ref), "--spacing", "1e-4"]) == 1
+    err = capsys.readouterr().err
+    assert "use a larger --spacing" in err and len(err.strip().splitlines()) == 1

@@ -197,6 +197,10 @@ def test_bad_input_one_line_error_nothing_written(model, tmp_path, capsys, make,
     assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "-q", *extra]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    if (
+        not extra or extra[0] != "--resolution"
+    ):  # an error about a scene names it; option errors name the option
+        assert "in.tif" in err
     assert not out.exists()
 
 

@@ -237,3 +237,17 @@ def test_no_validation_images_is_refused_before_training(data, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "holds out none for validation" in err and len(err.strip().splitlines()) == 1
     assert not (out / "last.pt").exists()
+
+
+def test_resume_reads_the_data_from_a_new_place_when_given(data, tmp_path):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(data, moved)
+    out = tmp_path / "run"
+    Trainer(tiny_config(moved, out, epochs=1, max_steps_per_epoch=1)).fit()
+    shutil.rmtree(moved)
+    assert main(["train", "--resume", str(out), "--epochs", "2", "-q"]) == 1
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--data", str(data), "-q"]) == 0
+    assert load_checkpoint(out / "last.pt").training["epoch"] == 2
+    assert TrainConfig.load(out / "config.json").data == str(data)

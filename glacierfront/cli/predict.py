@@ -106,7 +106,10 @@ def predict(
             result = _run_one(path, backend, options, plan, console, quiet)
         except GlacierfrontError as err:
             failed += 1
-            print(f"glacierfront: error: {err}", file=sys.stderr)
+            message = str(err)
+            if path.name not in message:  # every per-scene failure names its scene
+                message = f"{path}: {message}"
+            print(f"glacierfront: error: {message}", file=sys.stderr)
             continue
         done.append(result)
         # Warnings go to stderr as plain lines, never wrapped and not hidden by --quiet.

@@ -96,6 +96,8 @@ def train(
         config.out = str(resume)
         if epochs is not None:  # --epochs given with --resume: train up to that many epochs in all
             config.epochs = epochs
+        if data:  # the run's data moved: read it from here (the same images, or the split would change)
+            config.data = data_value(data)
     else:
         if not data or out is None:
             raise GlacierfrontError("give --data CAFFE_DIR and --out RUN_DIR (or --resume RUN_DIR)")
