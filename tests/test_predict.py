@@ -612,3 +612,32 @@ def test_absurd_resolution_and_tile_zero_are_refused_before_work(model, scene, t
     assert main(["predict", str(scene), "-m", str(model), "-o", str(out), "--resolution", "10", "-q"]) == 0
     assert main(["predict", str(scene), "-m", str(model), "-o", str(tmp_path / "g.gpkg"), "--tile", "0"]) == 1
     assert "--tile 0" in capsys.readouterr().err
+
+
+def test_a_wrong_aoi_fails_before_the_model_runs(model, scene, tmp_path, capsys, monkeypatch):
+    from shapely.geometry import LineString
+
+    import glacierfront.cli.predict as predict_cli_module
+    from glacierfront.io.vectors import write_lines
+
+    ran = []
+    monkeypatch.setattr(predict_cli_module, "predict_scene", lambda *a, **k: ran.append(a))
+    lines = write_lines(tmp_path / "lines.gpkg", [(LineString([(0, 0), (1, 1)]), {})], "EPSG:3413", {})
+    args = [
+        "predict",
+        str(scene),
+        str(scene),
+        "-o",
+        str(tmp_path / "out"),
+        "-m",
+        str(model),
+        "--aoi",
+        str(lines),
+    ]
+    assert main(args) == 1
+    assert "holds no polygons" in capsys.readouterr().err and ran == []
+
+
+def test_info_on_a_run_folder_says_to_pick_a_file_in_it(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 1
+    assert "is a folder; give a model file in it" in capsys.readouterr().err

@@ -94,6 +94,10 @@ def predict(
         ocean_rule=ocean_rule,
     )
     model_file = opt.model_path(model)
+    if aoi is not None:
+        from glacierfront.io.aoi import read_aoi
+
+        read_aoi(aoi)  # a wrong --aoi fails now, not after every scene's inference
     plan = plan_outputs(scenes, output, zones, quicklook, fmt, inputs=[p for p in (aoi, model_file) if p])
     backend = load_backend(model_file, device, tta=tta)
     console.print(f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False)

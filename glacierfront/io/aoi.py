@@ -10,22 +10,30 @@ from glacierfront.errors import GlacierfrontError
 from glacierfront.io.raster import Scene
 
 
+def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:
+    """(CRS WKT or None, polygon geometries) of an AOI file; an unreadable file or one without polygons is an
+    error. Called before any work, so a wrong --aoi fails fast."""
+    import fiona
+
+    try:
+        with fiona.open(aoi) as src:
+            src_crs = src.crs_wkt or None
+            geoms = [dict(f.geometry) for f in src if f.geometry is not None]
+    except (fiona.errors.FionaError, OSError) as err:
+        raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
+    geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
+    if not geoms:
+        raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
+    return src_crs, geoms
+
+
 class AoiMask:
     """The AOI polygons (any CRS) rasterised band by band on the scene's read grid: True where a front may be."""
 
     def __init__(self, aoi: Path, scene: Scene) -> None:
-        import fiona
         from rasterio.warp import transform_geom
 
-        try:
-            with fiona.open(aoi) as src:
-                src_crs = src.crs_wkt or None
-                geoms = [dict(f.geometry) for f in src if f.geometry is not None]
-        except (fiona.errors.FionaError, OSError) as err:
-            raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
-        geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
-        if not geoms:
-            raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
+        src_crs, geoms = read_aoi(aoi)
         if scene.crs is not None:
             if src_crs is None:
                 raise GlacierfrontError(

@@ -58,6 +58,10 @@ def model_kind(path: str | Path) -> str:
         return "checkpoint"
     if suffix == ".onnx":
         return "onnx"
+    if path.is_dir():
+        raise GlacierfrontError(
+            f"{path}: is a folder; give a model file in it (a .pt checkpoint such as best.pt, or an .onnx)"
+        )
     if not path.is_file():
         raise GlacierfrontError(f"{path}: no such file")
     if zipfile.is_zipfile(path):
