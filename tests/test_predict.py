@@ -641,3 +641,20 @@ def test_a_wrong_aoi_fails_before_the_model_runs(model, scene, tmp_path, capsys,
 def test_info_on_a_run_folder_says_to_pick_a_file_in_it(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 1
     assert "is a folder; give a model file in it" in capsys.readouterr().err
+
+
+def test_a_truncated_geotiff_fails_alone_and_the_batch_goes_on(model, tmp_path, capsys):
+    good = glacier_scene(tmp_path / "good.tif")
+    with rasterio.open(good) as src:
+        profile, data = src.profile, src.read()
+    profile.update(tiled=True, blockxsize=64, blockysize=64, compress="deflate")
+    whole = tmp_path / "whole.tif"
+    with rasterio.open(whole, "w", **profile) as dst:
+        dst.write(data)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])  # header intact, tiles missing
+    out = tmp_path / "out"
+    assert main(["predict", str(cut), str(good), "-o", str(out), "-m", str(model), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "cut.tif" in err and "internal error" not in err
+    assert (out / "good.gpkg").exists() and not (out / "cut.gpkg").exists()

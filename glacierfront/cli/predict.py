@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rasterio.errors import RasterioError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -107,7 +108,14 @@ def predict(
     said: set[str] = set()  # warnings about the model or the run, said once
     for path in scenes:
         try:
-            result = _run_one(path, backend, options, plan, console, quiet)
+            try:
+                result = _run_one(path, backend, options, plan, console, quiet)
+            except (
+                RasterioError
+            ) as err:  # a damaged file (e.g. cut mid-data): this scene fails, the batch goes on
+                raise GlacierfrontError(
+                    f"{path}: reading it failed ({err}); the file is damaged or truncated: fetch it again"
+                ) from None
         except GlacierfrontError as err:
             failed += 1
             message = str(err)
