@@ -251,3 +251,19 @@ def test_resume_reads_the_data_from_a_new_place_when_given(data, tmp_path):
     assert main(["train", "--resume", str(out), "--epochs", "2", "--data", str(data), "-q"]) == 0
     assert load_checkpoint(out / "last.pt").training["epoch"] == 2
     assert TrainConfig.load(out / "config.json").data == str(data)
+
+
+def test_a_bad_label_in_a_dataloader_worker_stops_training_with_one_line(data, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(data, broken)
+    label = sorted((broken / "zones" / "train").glob("*.png"))[0]
+    label.write_bytes(label.read_bytes()[: label.stat().st_size // 2])  # a truncated PNG
+    cmd = [sys.executable, "-m", "glacierfront", "train", "--data", str(broken), "--out", str(tmp_path / "run"),
+           "--epochs", "1", "--patch", "64", "--batch-size", "2", "--workers", "2", "--val-fraction", "0.34", "-q"]  # fmt: skip
+    # Before the fix the process never ended: the timeout only keeps a regression from hanging the suite.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and label.name in lines[0] and "truncated" in lines[0]

@@ -259,7 +259,8 @@ class Trainer:
         sums = {"train_loss": 0.0, "seg_loss": 0.0, "chg_loss": 0.0}
         steps = 0
         try:
-            for (x1, z1), (x2, z2) in self.loader:
+            batches = iter(self.loader)
+            for (x1, z1), (x2, z2) in _closing(batches):
                 if steps >= self.steps_per_epoch:
                     break
                 if self._stop_signal is not None:
@@ -279,6 +280,9 @@ class Trainer:
                     on_step(
                         epoch, steps, self.steps_per_epoch, loss, samples / (time.perf_counter() - started)
                     )
+        except GlacierfrontError as err:
+            # A bad file met in a DataLoader worker comes back wrapped in the worker's traceback: keep its line.
+            raise GlacierfrontError(_worker_message(str(err))) from None
         except RuntimeError:
             # A worker killed by the same signal that is stopping us: stop cleanly, not with its error.
             if self._stop_signal is not None:
@@ -376,6 +380,28 @@ def _init_from_checkpoint(model: CISNet, path: str) -> None:
     if missing:
         raise GlacierfrontError(f"--init {path}: {len(missing)} weights missing (e.g. {missing[0]})")
     model.load_state_dict(weights, strict=False)
+
+
+def _closing(batches):
+    """Iterate a DataLoader iterator and always shut its workers down, also on an error or a break.
+
+    Workers ignore SIGTERM (see ``_ignore_stop_signals``), so the interpreter's exit, which stops leftover
+    daemonic processes with SIGTERM and then joins them, would wait on them forever after an error.
+    """
+    try:
+        yield from batches
+    finally:
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def _worker_message(message: str) -> str:
+    """The user's one line out of torch's "Caught GlacierfrontError in DataLoader worker ..." report."""
+    marker = "GlacierfrontError: "
+    if message.startswith("Caught ") and marker in message:
+        return message.rsplit(marker, 1)[1].strip().splitlines()[0]
+    return message
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
