@@ -52,11 +52,12 @@ class Pair:
     resolution_m: float | None = None
 
 
-def read_layer(path: str | Path, boundary: bool = False) -> Layer:
-    """Read a front layer; an empty layer is an error, as there is nothing to compare."""
+def read_layer(path: str | Path, boundary: bool = False, allow_empty: bool = False) -> Layer:
+    """Read a front layer; an empty layer is an error (nothing to compare) unless ``allow_empty``: a
+    prediction without any front (what predict writes when it finds none) is a result, not a mistake."""
     path = Path(path)
     records, crs_wkt = read_lines(path, boundary=boundary)
-    if not records:
+    if not records and not allow_empty:
         raise GlacierfrontError(f"{path}: holds no line features; nothing to evaluate")
     return Layer(path, records, CRS.from_user_input(crs_wkt) if crs_wkt else None)
 
@@ -119,11 +120,13 @@ def match_pairs(pred: Layer, ref: Layer, match: str = "scene") -> tuple[list[Pai
         raise GlacierfrontError(f"--match {match!r}: choose one of {', '.join(MATCH_MODES)}")
     if match == "all":
         records = pred.records + ref.records
-        return [Pair("all", _merge(pred.records), _merge(ref.records), _resolution_hint(records))], []
+        merged = _merge(pred.records) if pred.records else None
+        return [Pair("all", merged, _merge(ref.records), _resolution_hint(records))], []
     others = [m for m in MATCH_MODES if m not in (match, "all")]
-    pred_groups, ref_groups = _group(pred, match, others), _group(ref, match, others)
+    pred_groups = _group(pred, match, others) if pred.records else {}
+    ref_groups = _group(ref, match, others)
     common = sorted(set(pred_groups) & set(ref_groups))
-    if not common:
+    if not common and pred.records:
         raise GlacierfrontError(
             f"{pred.path}: no '{match}' value matches one in {ref.path} "
             f"(predicted: {_few(pred_groups)}; reference: {_few(ref_groups)}); check the values or use --match all"
@@ -305,8 +308,8 @@ def evaluate_vectors(
     are metres (or layer units when neither layer has a CRS). A reference scene without a predicted front
     is counted in ``n_no_front`` and left out of every mean.
     """
-    pred, ref = read_layer(pred_path, boundary), read_layer(ref_path, boundary)
-    if (pred.crs is None) != (ref.crs is None):
+    pred, ref = read_layer(pred_path, boundary, allow_empty=True), read_layer(ref_path, boundary)
+    if pred.records and (pred.crs is None) != (ref.crs is None):
         missing = pred if pred.crs is None else ref
         raise GlacierfrontError(
             f"{missing.path}: has no CRS while the other layer has one; assign its CRS (e.g. ogr2ogr -a_srs EPSG:XXXX)"

@@ -267,10 +267,11 @@ def test_points_where_lines_are_expected_give_one_line_error(tmp_path, capsys):
     assert_one_line_error(err, "points.gpkg", "Point")
 
 
-def test_empty_layer_gives_one_line_error(tmp_path, capsys):
+def test_empty_reference_layer_gives_one_line_error(tmp_path, capsys):
+    # An empty PREDICTION is a result (no front: see test_an_empty_prediction_is_counted_as_no_front_not_refused).
     empty = layer(tmp_path / "empty.gpkg", [])
-    ref = layer(tmp_path / "ref.gpkg", [(hline(0.0), {"scene": "A"})])
-    code, _, err = run_cli(capsys, "evaluate", empty, "--ref", ref)
+    pred = layer(tmp_path / "pred.gpkg", [(hline(0.0), {"scene": "A"})])
+    code, _, err = run_cli(capsys, "evaluate", pred, "--ref", empty)
     assert code == 1
     assert_one_line_error(err, "empty.gpkg", "no line features")
 
@@ -723,3 +724,16 @@ def test_a_spacing_that_would_need_billions_of_samples_is_refused(tmp_path, caps
     assert main(["evaluate", str(pred), "--ref", str(ref), "--spacing", "1e-4"]) == 1
     err = capsys.readouterr().err
     assert "use a larger --spacing" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("match", ["scene", "all"])
+def test_an_empty_prediction_is_counted_as_no_front_not_refused(tmp_path, capsys, match):
+    from shapely.geometry import LineString
+
+    empty = layer(tmp_path / "p.gpkg", [], UTM33N)
+    ref = layer(tmp_path / "r.gpkg", [(LineString([(0, 0), (1000, 0)]), {"scene": "s"})], UTM33N)
+    assert main(["evaluate", str(empty), "--ref", str(ref), "--match", match, "--json"]) == 1
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["n_scenes"] == 1 and result["n_no_front"] == 1 and result["mde"] is None
+    assert "no predicted front" in captured.err
