@@ -87,6 +87,12 @@ def plan_outputs(
         as_folder = several or path.is_dir() or path.suffix == ""
         if several and path.suffix:
             raise GlacierfrontError(f"{name} {path}: with several scenes, give a folder (one file per scene)")
+        wanted = {"--zones": (".tif", ".tiff"), "--quicklook": (".png",)}[name]
+        if not as_folder and path.suffix.lower() not in wanted:
+            raise GlacierfrontError(
+                f"{name} {path}: writes {' or '.join(wanted)} ({'GeoTIFF' if name == '--zones' else 'PNG'}), "
+                f"not {path.suffix}; name the file {path.with_suffix(wanted[0]).name}"
+            )
         _check_writable(path if as_folder else (path.parent if str(path.parent) else Path(".")), name)
         if name == "--zones":
             plan.zones_folder = as_folder

@@ -559,7 +559,9 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(model, scene, tmp
     args = [*args[:-2], "-o", str(target)] if flag == "-o" else [*args, flag, str(target)]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert "is one of this command's inputs" in err and len(err.strip().splitlines()) == 1
+    # A quicklook over the .tif scene is now stopped one check earlier, by its suffix: refused all the same.
+    expected = "name the file" if flag == "--quicklook" else "is one of this command's inputs"
+    assert expected in err and len(err.strip().splitlines()) == 1
     assert all(p.read_bytes() == data for p, data in before.items())
 
 
@@ -658,3 +660,13 @@ def test_a_truncated_geotiff_fails_alone_and_the_batch_goes_on(model, tmp_path, 
     err = capsys.readouterr().err
     assert "cut.tif" in err and "internal error" not in err
     assert (out / "good.gpkg").exists() and not (out / "cut.gpkg").exists()
+
+
+@pytest.mark.parametrize(("flag", "name"), [("--zones", "z.png"), ("--quicklook", "q.jpg")])
+def test_an_output_suffix_of_another_format_is_refused(model, scene, tmp_path, capsys, flag, name):
+    out = tmp_path / "f.gpkg"
+    assert main(["predict", str(scene), "-m", str(model), "-o", str(out), flag, str(tmp_path / name)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{flag} " in err and "name the file" in err and not out.exists() and not (tmp_path / name).exists()
+    )
