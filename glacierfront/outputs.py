@@ -76,6 +76,14 @@ def plan_outputs(
             f"-o {output}: unknown vector format {output.suffix!r}; use .gpkg, .shp or .geojson"
         )
     _check_writable(output if folder else (output.parent if str(output.parent) else Path(".")), "-o")
+    seen: dict[str, Path] = {}
+    for scene in scenes:
+        key = _same_file_key(scene)
+        if key in seen:
+            raise GlacierfrontError(
+                f"{scene}: given twice (also as {seen[key]}); its front would be written twice"
+            )
+        seen[key] = scene
     stems = [p.stem for p in scenes]
     if folder and len(set(stems)) < len(stems):
         raise GlacierfrontError("several scenes share a file name; their outputs would overwrite each other")

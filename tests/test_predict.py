@@ -670,3 +670,10 @@ def test_an_output_suffix_of_another_format_is_refused(model, scene, tmp_path, c
     assert (
         f"{flag} " in err and "name the file" in err and not out.exists() and not (tmp_path / name).exists()
     )
+
+
+def test_the_same_scene_twice_is_refused_before_work(model, scene, tmp_path, capsys):
+    out = tmp_path / "all.gpkg"
+    again = tmp_path / "." / scene.name
+    assert main(["predict", str(scene), str(again), "-m", str(model), "-o", str(out)]) == 1
+    assert "given twice" in capsys.readouterr().err and not out.exists()
