@@ -737,3 +737,16 @@ def test_an_empty_prediction_is_counted_as_no_front_not_refused(tmp_path, capsys
     result = json.loads(captured.out)
     assert result["n_scenes"] == 1 and result["n_no_front"] == 1 and result["mde"] is None
     assert "no predicted front" in captured.err
+
+
+def test_caffe_table_says_when_images_have_no_bounding_box(tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "nobox"
+    shutil.copytree(SAMPLE, data)
+    args = ("evaluate", "--data", data, "--split", "train", "--pixels", "--floor", "--quiet")
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "bounding boxes for" not in out
+    shutil.rmtree(data / "bounding_boxes")
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "bounding boxes for 0 of 3 images" in " ".join(out.split())

@@ -292,6 +292,10 @@ def _caffe_tables(console: Console, result: dict[str, Any]) -> None:
     caption = f"ocean rule: {rule}" + (" (CaFFe's)" if rule == "largest" else " (not CaFFe's)")
     if result["tta"]:
         caption += "; test-time augmentation: 8 flips/rotations"
+    boxed, total = result["n_with_bbox"], result["n_images"]
+    if boxed < total:
+        # CaFFe clips predicted fronts to each image's bounding box: without one the metric is not CaFFe's.
+        caption += f"; bounding boxes for {boxed} of {total} images (fronts of the others not clipped: not CaFFe's metric)"
     summary = Table(title=title, caption=caption)
     for name in ("", "images", "evaluated", "no front", f"MDE ({unit})", f"median ({unit})"):
         summary.add_column(name, justify="right" if name else "left")
