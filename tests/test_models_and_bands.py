@@ -197,3 +197,11 @@ def test_uint16_and_float_reflectance_of_one_chip_read_alike(tmp_path):
             reads.append(image[0])
     np.testing.assert_allclose(reads[0], reads[1], atol=2e-3)
     assert reads[0].min() == 0 and reads[0].max() == 1
+
+
+@pytest.mark.parametrize("flag", ["--band", "-b", "--bidx"])
+def test_band_takes_the_rio_spellings_too(tmp_path, model, flag):
+    path = stack(tmp_path, [None, None, None], glacier_band=2)
+    out = tmp_path / "f.gpkg"
+    assert main(["predict", str(path), "-o", str(out), "-m", str(model), flag, "2", "-q"]) == 0
+    assert out.exists()

@@ -33,7 +33,9 @@ def predict(
     overlap: int | None = opt.OVERLAP,
     tta: bool = opt.TTA,
     ocean_rule: str = opt.ocean_rule_option(PredictOptions.ocean_rule, PredictOptions.ocean_rule),
-    band: int | None = typer.Option(None, "--band", help="Band to use (1-based) in a multi-band file."),
+    band: int | None = typer.Option(
+        None, "--band", "-b", "--bidx", help="Band to use (1-based) in a multi-band file (rio: -b/--bidx)."
+    ),
     bands: str | None = typer.Option(
         None, "--bands", help="Bands reduced to one luminance channel, e.g. 1,2,3."
     ),
