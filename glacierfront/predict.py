@@ -84,7 +84,8 @@ class SceneResult:
                 line.geometry,
                 {
                     **self.attributes,
-                    "length_m": round(line.length_m, 2),
+                    # Pixel coordinates (no CRS) have no metres: the field stays empty rather than lie.
+                    "length_m": None if self.crs is None else round(line.length_m, 2),
                     "confidence": round(line.confidence, 4),
                 },
             )

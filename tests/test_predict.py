@@ -168,6 +168,8 @@ def test_scene_without_crs_needs_flag_then_gives_pixel_coordinates(model, tmp_pa
     assert main(["predict", str(path), "-o", str(out), "-m", str(model), "-q", "--allow-pixel-coords"]) == 0
     records, _ = read_lines(out)
     assert np.allclose(np.asarray(records[0][0].coords)[:, 0], 220)
+    # Pixels are not metres: length_m stays empty rather than hold a pixel count.
+    assert records[0][1]["length_m"] is None
 
 
 def test_scene_smaller_than_a_tile_still_works(model, tmp_path):

@@ -187,9 +187,10 @@ def _run_one(path: Path, backend, options, plan, console: Console, quiet: bool) 
         console.print(f"{path.name}: {result.scale.note}", highlight=False, soft_wrap=True)
     if result.scaling_note:
         console.print(f"{path.name}: input {result.scaling_note}", highlight=False, soft_wrap=True)
-    total_km = sum(line.length_m for line in result.lines) / 1000
+    total = sum(line.length_m for line in result.lines)
+    length = f"{total:.0f} px (pixel coordinates)" if result.crs is None else f"{total / 1000:.2f} km"
     console.print(
-        f"{path.name}: {len(result.lines)} front line(s), {total_km:.2f} km, "
+        f"{path.name}: {len(result.lines)} front line(s), {length}, "
         f"{result.shape[1]} x {result.shape[0]} px in {result.seconds:.1f} s",
         highlight=False,
     )
