@@ -144,12 +144,16 @@ def zone_scores(pred: np.ndarray, ref: np.ndarray, num_classes: int = 4) -> dict
     """Per-class precision, recall, F1 and IoU of one image, each an array of ``num_classes`` floats.
 
     A class absent from both prediction and reference gets NaN everywhere (nothing to score; averages skip it).
+    Reference pixels equal to ``IGNORE_ZONE`` (weak labels) are left out.
     Otherwise an undefined ratio counts as 0: a class predicted but absent from the reference has recall 0,
     a class in the reference but never predicted has precision 0.
     """
     pred, ref = np.asarray(pred), np.asarray(ref)
     if pred.shape != ref.shape:
         raise GlacierfrontError(f"predicted zones shape {pred.shape} differs from reference {ref.shape}")
+    scored = ref != IGNORE_ZONE  # weak labels: pixels the reference says nothing about are not scored
+    if not scored.all():
+        pred, ref = pred[scored], ref[scored]
     for label, arr in (("predicted", pred), ("reference", ref)):
         if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
             raise GlacierfrontError(
@@ -187,15 +191,7 @@ class ZoneAccumulator:
         self._scores: list[dict[str, np.ndarray]] = []
 
     def add(self, pred: np.ndarray, ref: np.ndarray) -> dict[str, np.ndarray]:
-        """Score one image, remember it, and return its scores; ``IGNORE_ZONE`` reference pixels are left out."""
-        pred, ref = np.asarray(pred), np.asarray(ref)
-        ignored = ref == IGNORE_ZONE
-        if ignored.any():
-            if pred.shape != ref.shape:
-                raise GlacierfrontError(
-                    f"predicted zones shape {pred.shape} differs from reference {ref.shape}"
-                )
-            pred, ref = pred[~ignored], ref[~ignored]
+        """Score one image, remember it, and return its scores."""
         scores = zone_scores(pred, ref, self.num_classes)
         self._scores.append(scores)
         return scores

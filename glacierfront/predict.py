@@ -250,9 +250,7 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> tup
     # Scale the map-unit spacing by the metre ratio, so degrees and feet work as well as metres.
     target_units = scene.source_resolution[0] * choice.target_m / mpp[0]
     native_px = scene.source_width * scene.source_height
-    grid_px = (scene.source_width * scene.source_resolution[0] / target_units) * (
-        scene.source_height * scene.source_resolution[1] / target_units
-    )
+    grid_px = native_px * scene.source_resolution[0] * scene.source_resolution[1] / target_units**2
     scene.close()
     if grid_px > MAX_UPSAMPLE * native_px:
         raise GlacierfrontError(

@@ -53,17 +53,14 @@ app.command("crossval")(crossval_cmd.crossval)
 app.command("import-fronts")(data_cmd.import_fronts)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, timeout, SLURM, docker stop), raised like Ctrl-C so the same clean-up runs."""
-
-
 _STATE = {"terminated": False}
 
 
 def _on_sigterm(signum, frame) -> None:
-    # Click turns the interrupt into its own exit; the flag tells main it was SIGTERM, not Ctrl-C.
+    """SIGTERM (kill, timeout, SLURM, docker stop) is raised as Ctrl-C, so the same clean-up runs. Click turns
+    the interrupt into its own exit; the flag tells main it was SIGTERM."""
     _STATE["terminated"] = True
-    raise Terminated()
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

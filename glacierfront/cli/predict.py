@@ -112,9 +112,8 @@ def predict(
         try:
             try:
                 result = _run_one(path, backend, options, plan, console, quiet)
-            except (
-                RasterioError
-            ) as err:  # a damaged file (e.g. cut mid-data): this scene fails, the batch goes on
+            except RasterioError as err:
+                # A damaged file (e.g. cut mid-data): this scene fails, the batch goes on.
                 raise GlacierfrontError(
                     f"{path}: reading it failed ({err}); the file is damaged or truncated: fetch it again"
                 ) from None

@@ -26,7 +26,8 @@ from shapely.geometry import MultiLineString, box
 from skimage.morphology import skeletonize
 
 from glacierfront.data import SAMPLE_DIR
-from glacierfront.io.caffe import clamp_bbox, read_bbox, read_png
+from glacierfront.io.caffe import read_bbox, read_png
+from glacierfront.io.frontlines import front_box
 from glacierfront.io.vectors import write_lines
 
 CRS = "EPSG:3413"  # NSIDC polar stereographic north, the usual grid for Greenland glaciers
@@ -73,10 +74,7 @@ def main() -> None:
     else:
         image = read_png(args.frontlines / "images" / f"{args.name}.png")
         front = read_png(args.frontlines / "fronts" / f"{args.name}_front.png") > 0
-        rows, cols = np.nonzero(front)
-        row0, row1, col0, col1 = clamp_bbox(
-            (rows.min() - 16, rows.max() + 17, cols.min() - 16, cols.max() + 17), image.shape
-        )
+        row0, row1, col0, col1 = front_box(front)
         stamp = args.name.split("_")[3]
         date, sensor = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:]}", args.name.split("_")[0]
         source = ("FrontLearning (Mohajerani et al. 2019, MIT); Landsat courtesy of the U.S. Geological Survey; "

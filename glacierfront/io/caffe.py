@@ -163,8 +163,8 @@ def zones_to_png_values(ids: np.ndarray) -> np.ndarray:
     return ZONE_PNG_VALUES[ids.astype(np.intp)]
 
 
-def read_png(path: str | Path) -> np.ndarray:
-    """Read a PNG as a 2-D greyscale uint8 array."""
+def _decode(path: str | Path, to_array) -> np.ndarray:
+    """Open an image file and turn it into an array with ``to_array(img)``; one error for every failure."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -172,11 +172,16 @@ def read_png(path: str | Path) -> np.ndarray:
         raise GlacierfrontError(f"{path}: file not found; check the path")
     try:
         with Image.open(path) as img:
-            if img.mode != "L":
-                img = img.convert("L")
-            return np.asarray(img, dtype=np.uint8).copy()
+            return to_array(img)
     except (UnidentifiedImageError, OSError) as exc:
         raise GlacierfrontError(f"{path}: cannot read as an image ({exc}); is it a valid PNG?") from None
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """Read a PNG as a 2-D greyscale uint8 array."""
+    return _decode(
+        path, lambda img: np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.uint8).copy()
+    )
 
 
 def read_zones(path: str | Path) -> np.ndarray:
@@ -185,21 +190,14 @@ def read_zones(path: str | Path) -> np.ndarray:
     CaFFe's own masks are plain grey (no pixel ignored). Weak labels (``glacierfront import-fronts``) carry
     an alpha channel: alpha 0 marks the pixels the label says nothing about.
     """
-    from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise GlacierfrontError(f"{path}: file not found; check the path")
-    try:
-        with Image.open(path) as img:
-            has_alpha = img.mode in ("LA", "RGBA", "PA") or "transparency" in img.info
-            if has_alpha:
-                grey_alpha = np.asarray(img.convert("LA"), dtype=np.uint8)
-                grey, alpha = grey_alpha[..., 0], grey_alpha[..., 1]
-            else:
-                grey, alpha = np.asarray(img.convert("L"), dtype=np.uint8), None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise GlacierfrontError(f"{path}: cannot read as an image ({exc}); is it a valid PNG?") from None
+    def grey_and_alpha(img) -> tuple[np.ndarray, np.ndarray | None]:
+        if img.mode in ("LA", "RGBA", "PA") or "transparency" in img.info:
+            grey_alpha = np.asarray(img.convert("LA"), dtype=np.uint8)
+            return grey_alpha[..., 0], grey_alpha[..., 1]
+        return np.asarray(img.convert("L"), dtype=np.uint8), None
+
+    grey, alpha = _decode(path, grey_and_alpha)
     zones = zones_from_png_values(grey)
     if alpha is not None:
         zones[alpha < 128] = IGNORE_ZONE

@@ -11,13 +11,11 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import IGNORE_ZONE, parse_caffe_name, read_png, read_zones
+from glacierfront.io.caffe import GLACIER, IGNORE_ZONE, NA, parse_caffe_name, read_png, read_zones
 from glacierfront.model.config import SAR_MEAN, SAR_STD
 from glacierfront.train.augment import AugmentConfig, zoom
 from glacierfront.train.augment import augment as augment_patch
 
-GLACIER = 2  # zone class id of glacier ice
-NA = 0  # zone class id of no data / radar shadow
 IGNORE_INDEX = -100  # torch's default ignore_index for cross-entropy
 CHANGE_MODES = ("glacier", "all-classes")
 

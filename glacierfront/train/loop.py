@@ -259,8 +259,7 @@ class Trainer:
         sums = {"train_loss": 0.0, "seg_loss": 0.0, "chg_loss": 0.0}
         steps = 0
         try:
-            batches = iter(self.loader)
-            for (x1, z1), (x2, z2) in _closing(batches):
+            for (x1, z1), (x2, z2) in _closing(iter(self.loader)):
                 if steps >= self.steps_per_epoch:
                     break
                 if self._stop_signal is not None:
