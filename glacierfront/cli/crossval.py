@@ -65,19 +65,18 @@ def crossval(
     for folder in data:
         if not folder.is_dir():
             raise GlacierfrontError(f"--data {folder}: folder not found")
-    available = cv.glaciers_in(opt.data_value(data))
+    folders = opt.data_value(data)
+    available = cv.glaciers_in(folders)
     held = opt.parse_names(glaciers) or available
     unknown = sorted(set(held) - set(available))
     if unknown:
         raise GlacierfrontError(
-            f"--glaciers: {', '.join(unknown)} not in {opt.data_value(data)}; it has {', '.join(available)}"
+            f"--glaciers: {', '.join(unknown)} not in {folders}; it has {', '.join(available)}"
         )
     if len(available) < 2:
-        raise GlacierfrontError(
-            f"{opt.data_value(data)} holds one glacier only; leave-one-glacier-out needs two or more"
-        )
+        raise GlacierfrontError(f"{folders} holds one glacier only; leave-one-glacier-out needs two or more")
     base = TrainConfig(
-        data=opt.data_value(data), out=str(out), encoder=encoder, init_from=str(init) if init else None, change_branch=not no_change_branch,
+        data=folders, out=str(out), encoder=encoder, init_from=str(init) if init else None, change_branch=not no_change_branch,
         scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, batch_size=batch_size, lr_max=lr_max,
         workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device,
     )  # fmt: skip
