@@ -38,10 +38,10 @@ lint: $(STAMP)
 # --aoi is the scene's CaFFe bounding box: without it lateral ice cliffs count as front.
 demo: $(STAMP)
 	mkdir -p demo
-	$(BIN)/glacierfront predict $(SCENE) -o demo/fronts.gpkg --zones demo/zones.tif \
+	$(BIN)/glacierfront predict $(SCENE) --overwrite -o demo/fronts.gpkg --zones demo/zones.tif \
 		--quicklook demo/quicklook.png --aoi $(SAMPLE)/aoi.gpkg
 	$(BIN)/glacierfront evaluate demo/fronts.gpkg --ref $(SAMPLE)/reference_front.gpkg --match all
-	$(BIN)/glacierfront predict $(OPTICAL_SCENE) --model optical -o demo/optical_fronts.gpkg \
+	$(BIN)/glacierfront predict $(OPTICAL_SCENE) --overwrite --model optical -o demo/optical_fronts.gpkg \
 		--zones demo/optical_zones.tif --quicklook demo/optical_quicklook.png --aoi $(OPTICAL)/aoi.gpkg
 	$(BIN)/glacierfront evaluate demo/optical_fronts.gpkg --ref $(OPTICAL)/reference_front.gpkg --match all
 

@@ -127,11 +127,12 @@ def _save_png(path: Path, array: np.ndarray) -> None:
         Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)).save(tmp, format="PNG")
 
 
-def _check_shape(path: Path, array: np.ndarray, expected: tuple[int, ...], what: str) -> None:
+def _check_shape(path: Path, array: np.ndarray, label: Path, expected: tuple[int, ...], what: str) -> None:
+    """``path`` (holding ``what``) must be on the grid of the zone label ``label``, whose shape is ``expected``."""
     if array.shape != expected:
         raise GlacierfrontError(
-            f"{path}: {what} is {array.shape[1]} x {array.shape[0]} px but the image is "
-            f"{expected[1]} x {expected[0]} px; it must be on the image's grid"
+            f"{path}: {what} is {array.shape[1]} x {array.shape[0]} px but its zone label {label.name} is "
+            f"{expected[1]} x {expected[0]} px; both must be on one grid"
         )
 
 
@@ -229,7 +230,7 @@ def _evaluate_item(
     resolution_m = parse_caffe_name(item.name).resolution_m
     label_zones = read_zones(item.zones)
     label_front = read_png(item.front) > 127
-    _check_shape(item.front, label_front, label_zones.shape, "the front mask")
+    _check_shape(item.front, label_front, item.zones, label_zones.shape, "the front mask")
     bbox = read_bbox(item.bbox, label_zones.shape) if item.bbox is not None else None
     min_length_px = _min_length_px(options, resolution_m)
     # Pixel mode: no metre figures (the grid was resized, the name's resolution is not this grid's).
@@ -239,14 +240,14 @@ def _evaluate_item(
             from glacierfront.segment import segment_array
 
             image = read_png(item.image)
-            _check_shape(item.image, image, label_zones.shape, "the SAR image")
+            _check_shape(item.image, image, item.zones, label_zones.shape, "the SAR image")
             zones, _ = segment_array(
                 image.astype(np.float32) / 255.0, backend, options.tile, options.overlap, options.batch_size
             )
         else:
             assert saved is not None
             zones = read_pred_zones(saved[item.name])
-            _check_shape(saved[item.name], zones, label_zones.shape, "the predicted zone mask")
+            _check_shape(saved[item.name], zones, item.zones, label_zones.shape, "the predicted zone mask")
         front = extract_front(zones, min_length_px, bbox=bbox, ocean_rule=options.ocean_rule)
         pred_mde.add(item.name, front_distances(front, label_front), metres)
         zone_acc.add(zones, label_zones)

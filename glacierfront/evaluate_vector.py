@@ -1,4 +1,8 @@
-"""Vector-mode evaluation: predicted vs reference front lines (any CRS), pooled mean distance error in metres."""
+"""Vector-mode evaluation: predicted vs reference front lines (any CRS), pooled mean distance error in metres.
+
+Metres here are ground metres: distances on the WGS84 ellipsoid (``glacierfront.geodesy``), not map metres
+of the working CRS, which in polar stereographic are up to a few per cent longer or shorter than the ground.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiLineString, mapping, shape
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.geodesy import ground_paths, on_ellipsoid, path_length_m, sample_paths
 from glacierfront.io.vectors import read_lines
 from glacierfront.metrics import densify
 
@@ -25,10 +30,16 @@ MATCH_MODES = ("scene", "date", "all")
 # most half the spacing (and by about spacing^2 / 8d at distance d), so this keeps the error far below a pixel.
 SPACING_FRACTION = 0.25
 MAX_AUTO_SPACING_M = 5.0
-RESOLUTION_FIELD = "resolution_m"
-# Polar stereographic beyond this latitude, UTM closer to the equator.
+# predict's field with the pixel spacing a line was traced at; older files have resolution_m (or, in a
+# Shapefile, the truncated resolution).
+RESOLUTION_FIELDS = ("pixel_m", "resolution_m", "resolution")
+# Polar stereographic beyond this latitude, UTM closer to the equator: the CRS in which a geographic
+# prediction is matched up and sampled (distances are then measured on the ellipsoid).
 POLAR_LATITUDE = 60.0
 NO_CRS_UNITS = "layer units"
+# A pair whose MDE is beyond this is almost certainly two different places (a layer with a wrong CRS, or
+# scenes matched wrongly), not a poor prediction: no calving front moves that far between two images.
+FAR_APART_M = 50_000.0
 
 _DATE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})")
 
@@ -52,14 +63,25 @@ class Pair:
     resolution_m: float | None = None
 
 
-def read_layer(path: str | Path, boundary: bool = False, allow_empty: bool = False) -> Layer:
-    """Read a front layer; an empty layer is an error (nothing to compare) unless ``allow_empty``: a
-    prediction without any front (what predict writes when it finds none) is a result, not a mistake."""
+def read_layer(
+    path: str | Path,
+    boundary: bool = False,
+    allow_empty: bool = False,
+    layer: str | None = None,
+    exclude: tuple[str | Path, ...] = (),
+) -> Layer:
+    """Read a front layer (a file, or a folder of files: see ``io.vectors.read_lines`` for ``layer`` and
+    ``exclude``); an empty layer is an error (nothing to compare) unless ``allow_empty``: a prediction
+    without any front (what predict writes when it finds none) is a result, not a mistake."""
     path = Path(path)
-    records, crs_wkt = read_lines(path, boundary=boundary)
+    records, crs_wkt = read_lines(path, boundary=boundary, layer=layer, exclude=exclude)
     if not records and not allow_empty:
         raise GlacierfrontError(f"{path}: holds no line features; nothing to evaluate")
     return Layer(path, records, CRS.from_user_input(crs_wkt) if crs_wkt else None)
+
+
+def _same(a: str | Path, b: str | Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def _field(props: dict[str, Any], name: str) -> str | None:
@@ -103,7 +125,7 @@ def _merge(records: list[tuple[Any, dict]]) -> Any:
 def _resolution_hint(records: list[tuple[Any, dict]]) -> float | None:
     values = []
     for _, props in records:
-        name = _field(props, RESOLUTION_FIELD)
+        name = next((found for f in RESOLUTION_FIELDS if (found := _field(props, f)) is not None), None)
         try:
             value = float(props[name]) if name is not None and props[name] is not None else None
         except (TypeError, ValueError):
@@ -146,7 +168,11 @@ def _few(keys: Iterable[str], limit: int = 3) -> str:
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
-    """A metric CRS for a place: polar stereographic (EPSG:3413 / 3031) beyond 60 degrees, else its UTM zone."""
+    """A metric CRS for a place: polar stereographic (EPSG:3413 / 3031) beyond 60 degrees, else its UTM zone.
+
+    Its units are map metres, which differ from ground metres by the projection's scale (up to a few per
+    cent in polar stereographic); distances are not measured in it but on the ellipsoid.
+    """
     if lat >= POLAR_LATITUDE:
         return CRS.from_epsg(3413)
     if lat <= -POLAR_LATITUDE:
@@ -167,10 +193,11 @@ def _reproject(geom: Any, src: CRS, dst: CRS) -> Any:
         ) from None
 
 
-def to_metric(pair: Pair, pred_crs: CRS | None, ref_crs: CRS | None) -> tuple[Pair, float, str | None]:
-    """Bring a pair into one CRS whose distances convert to metres: PRED's own CRS when projected (REF is
-    reprojected to it), a local metric CRS when PRED is geographic. Returns the pair, metres per CRS unit
-    (1.0 without any CRS) and the working CRS as text."""
+def to_metric(pair: Pair, pred_crs: CRS | None, ref_crs: CRS | None) -> tuple[Pair, float, CRS | None]:
+    """Bring a pair into one working CRS: PRED's own CRS when projected (REF is reprojected to it), a local
+    metric CRS when PRED is geographic. Returns the pair, map metres per CRS unit (1.0 without any CRS) and
+    the working CRS (None without any). Distances are then measured in ground metres on the ellipsoid
+    (``pair_distances_m`` with ``crs``), not in this CRS's map metres."""
     if pred_crs is None and ref_crs is None:
         return pair, 1.0, None
     assert pred_crs is not None and ref_crs is not None  # the caller refuses a CRS on one side only
@@ -188,11 +215,14 @@ def to_metric(pair: Pair, pred_crs: CRS | None, ref_crs: CRS | None) -> tuple[Pa
         moved = Pair(pair.key, pair.pred, _reproject(pair.ref, ref_crs, pred_crs))
     moved.resolution_m = pair.resolution_m
     unit_m = float(work.linear_units_factor[1])
-    return moved, unit_m, work.to_string()
+    return moved, unit_m, work
 
 
 def auto_spacing_m(pred_geom: Any, ref_geom: Any, unit_m: float, resolution_m: float | None) -> float:
-    """Default sampling step in metres: resolution / 4, else median vertex spacing / 4, at most 5 m."""
+    """Default sampling step in metres: resolution / 4, else median vertex spacing / 4, at most 5 m.
+
+    A rule of thumb, so the vertex spacing is taken in map metres (within a few per cent of the ground).
+    """
     if resolution_m is not None:
         return SPACING_FRACTION * resolution_m
     steps = []
@@ -213,31 +243,48 @@ def auto_spacing_m(pred_geom: Any, ref_geom: Any, unit_m: float, resolution_m: f
 MAX_SAMPLES = 20_000_000
 
 
+def _check_samples(length_m: float, spacing_m: float) -> None:
+    samples = length_m / spacing_m
+    if samples > MAX_SAMPLES:
+        raise GlacierfrontError(
+            f"--spacing {spacing_m:g} m: {samples:.3g} sample points along {samples * spacing_m / 1000:.3g} km of "
+            f"lines (at most {MAX_SAMPLES:.0e}); use a larger --spacing, e.g. {spacing_m * samples / MAX_SAMPLES:.2g} m"
+        )
+
+
 def pair_distances_m(
-    pred_geom: Any, ref_geom: Any, spacing_m: float, unit_m: float = 1.0
+    pred_geom: Any, ref_geom: Any, spacing_m: float, unit_m: float = 1.0, crs: CRS | None = None
 ) -> np.ndarray | None:
     """Both-way nearest-neighbour distances in metres between two lines in one CRS (None: a side is empty).
+
+    With ``crs`` (geographic or projected), distances are ground metres: both lines are carried onto the
+    WGS84 ellipsoid and sampled every ``spacing_m`` ground metres, and each distance is geodesic (see
+    ``glacierfront.geodesy``), whatever the projection's scale. Without it, they are map units times
+    ``unit_m`` (layer units when neither layer has a CRS), sampled every ``spacing_m / unit_m`` map units.
 
     Predicted->reference distances come first. Memory is linear in the number of samples: one KD-tree per
     side, never a pairwise matrix.
     """
     if pred_geom is None:
         return None
-    samples = sum(g.length for g in (pred_geom, ref_geom) if g is not None) * unit_m / spacing_m
-    if samples > MAX_SAMPLES:
-        raise GlacierfrontError(
-            f"--spacing {spacing_m:g} m: {samples:.3g} sample points along {samples * spacing_m / 1000:.3g} km of "
-            f"lines (at most {MAX_SAMPLES:.0e}); use a larger --spacing, e.g. {spacing_m * samples / MAX_SAMPLES:.2g} m"
+    if on_ellipsoid(crs):
+        assert crs is not None
+        pred_paths, ref_paths = ground_paths(pred_geom, crs), ground_paths(ref_geom, crs)
+        _check_samples(sum(path_length_m(p) for p in pred_paths + ref_paths), spacing_m)
+        pred_points, ref_points = sample_paths(pred_paths, spacing_m), sample_paths(ref_paths, spacing_m)
+        scale = 1.0
+    else:
+        _check_samples(sum(g.length for g in (pred_geom, ref_geom) if g is not None) * unit_m, spacing_m)
+        pred_points, ref_points = (
+            densify(pred_geom, spacing_m / unit_m),
+            densify(ref_geom, spacing_m / unit_m),
         )
-    pred_points, ref_points = (
-        densify(pred_geom, spacing_m / unit_m),
-        densify(ref_geom, spacing_m / unit_m),
-    )
+        scale = unit_m
     if len(pred_points) == 0 or len(ref_points) == 0:
         return None
     pred_to_ref, _ = cKDTree(ref_points).query(pred_points, k=1, workers=-1)
     ref_to_pred, _ = cKDTree(pred_points).query(ref_points, k=1, workers=-1)
-    return np.concatenate([pred_to_ref, ref_to_pred]) * unit_m
+    return np.concatenate([pred_to_ref, ref_to_pred]) * scale
 
 
 def _scene_row(distances: np.ndarray | None, status: str, spacing_m: float) -> dict[str, Any]:
@@ -255,7 +302,11 @@ def _scene_row(distances: np.ndarray | None, status: str, spacing_m: float) -> d
 def evaluate_pairs(
     pairs: list[Pair], pred_crs: CRS | None, ref_crs: CRS | None, spacing_m: float | None = None
 ) -> dict[str, Any]:
-    """Distances for every pair, pooled: MDE (mean of all distances of all pairs), median, HD95, counts."""
+    """Distances for every pair, pooled: MDE (mean of all distances of all pairs), median, HD95, counts.
+
+    With CRSs, distances and ``spacing_m`` are ground metres on the WGS84 ellipsoid; ``work_crs`` names the
+    CRS(s) the pairs were brought together in, not one whose map metres were measured.
+    """
     if (pred_crs is None) != (ref_crs is None):
         side = "predicted" if pred_crs is None else "reference"
         raise GlacierfrontError(
@@ -267,10 +318,10 @@ def evaluate_pairs(
     chunks: list[np.ndarray] = []
     work_crs: set[str | None] = set()
     for pair in pairs:
-        moved, unit_m, crs_text = to_metric(pair, pred_crs, ref_crs)
-        work_crs.add(crs_text)
+        moved, unit_m, work = to_metric(pair, pred_crs, ref_crs)
+        work_crs.add(None if work is None else work.to_string())
         step_m = spacing_m or auto_spacing_m(moved.pred, moved.ref, unit_m, moved.resolution_m)
-        distances = pair_distances_m(moved.pred, moved.ref, step_m, unit_m)
+        distances = pair_distances_m(moved.pred, moved.ref, step_m, unit_m, work)
         if distances is None:
             status = "no_pred_front" if moved.pred is None or moved.pred.is_empty else "no_ref_front"
         else:
@@ -285,6 +336,12 @@ def evaluate_pairs(
         "n_scenes": len(pairs),
         "n_evaluated": len(chunks),
         "n_no_front": len(pairs) - len(chunks),
+        # In metres only: without a CRS the units are unknown.
+        "far_apart_scenes": [
+            key
+            for key, row in per_scene.items()
+            if pred_crs is not None and row["mde"] is not None and row["mde"] > FAR_APART_M
+        ],
         "n_points": int(pooled.size),
         "mde": float(pooled.mean()) if have else None,
         "median": float(np.median(pooled)) if have else None,
@@ -301,14 +358,25 @@ def evaluate_vectors(
     match: str = "scene",
     spacing_m: float | None = None,
     boundary: bool = False,
+    layer: str | None = None,
+    ref_layer: str | None = None,
 ) -> dict[str, Any]:
     """Compare a predicted front layer with a reference layer: the whole vector-mode evaluation.
 
+    Either may be a folder of files (predict's one file per scene); a reference file inside the predicted
+    folder is left out of the prediction. ``layer``/``ref_layer`` pick a layer of a multi-layer file.
+
     REF is reprojected to PRED's CRS; a geographic PRED is first projected to a local metric CRS. Distances
-    are metres (or layer units when neither layer has a CRS). A reference scene without a predicted front
-    is counted in ``n_no_front`` and left out of every mean.
+    are ground metres, geodesic on the WGS84 ellipsoid, not map metres of either CRS (or layer units when
+    neither layer has a CRS). A reference scene without a predicted front is counted in ``n_no_front`` and
+    left out of every mean.
     """
-    pred, ref = read_layer(pred_path, boundary, allow_empty=True), read_layer(ref_path, boundary)
+    if Path(pred_path).is_dir() and Path(ref_path).is_dir() and _same(pred_path, ref_path):
+        raise GlacierfrontError(
+            f"{pred_path}: given as both PRED and --ref; it would be scored against itself"
+        )
+    ref = read_layer(ref_path, boundary, layer=ref_layer)
+    pred = read_layer(pred_path, boundary, allow_empty=True, layer=layer, exclude=(ref_path,))
     if pred.records and (pred.crs is None) != (ref.crs is None):
         missing = pred if pred.crs is None else ref
         raise GlacierfrontError(

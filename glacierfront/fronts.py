@@ -199,9 +199,9 @@ def extract_front_and_zones(
             )
         zones = np.where(nodata_mask, np.asarray(NA, dtype=zones.dtype), zones)
     processed = postprocess_zones(zones, ocean_rule, nodata_mask)
+    # No nodata pixel can be front, so none is masked out here. Nodata is NA, so it stays NA (not ocean)
+    # unless step 1 turns its whole 8-connected non-ocean piece into ocean; then all its 8-neighbours are
+    # ocean, one ocean piece that step 2 keeps or turns into glacier as a whole, so no 4-neighbour is glacier.
     front = front_pixels(processed)
-    if nodata_mask is not None:
-        # Step 1 may turn an enclosed nodata patch into ocean; its pixels still must not count as front.
-        front &= ~nodata_mask
     front = remove_short_fronts(front, min_length_px)
     return clip_to_bbox(front, bbox), processed

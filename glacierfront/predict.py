@@ -6,12 +6,14 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
+from rasterio.warp import transform as warp_transform
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.fronts import MIN_FRONT_LENGTH_M
@@ -24,7 +26,7 @@ from glacierfront.io.scratch import release, scratch_array
 from glacierfront.model.info import read_scale
 from glacierfront.segment import default_batch, segment, tiling_for
 from glacierfront.tiling import tile_rows
-from glacierfront.vectors import FrontLine, lines_from_pixels
+from glacierfront.vectors import FrontLine, length_m, lines_from_pixels
 
 # Without georeferencing, lengths are in pixels: CaFFe's pixel-grid rule of 2 px stands in for 750 m.
 PIXEL_MIN_LENGTH_PX = 2.0
@@ -35,6 +37,8 @@ NATIVE = "native"
 SAME_SCALE = 0.01
 # A model that states resolution_m but no resolution_range_m is taken to tolerate 1.5x either way.
 DEFAULT_SCALE_TOLERANCE = 1.5
+# Rows per band when a whole-scene memory map is reduced (e.g. the valid fraction): RAM stays one band.
+BAND_ROWS = 1024
 
 
 @dataclass
@@ -50,7 +54,10 @@ class PredictOptions:
     allow_pixel_coords: bool = False
     # Spacing (m) to process at: a number, NATIVE ("native") for the scene's own grid, or None for the
     # model's training spacing (metadata resolution_m; the native grid when the model states none).
+    # A scene in degrees is always processed on square metric pixels (see open_for_model).
     resolution_m: float | str | None = None
+    # A pixel value that means no data (e.g. CaFFe-style 0 borders), replacing the file's own if it has one.
+    nodata: float | None = None
     min_length_m: float = MIN_FRONT_LENGTH_M
     aoi: Path | None = None
     simplify_px: float = 0.5
@@ -64,8 +71,8 @@ class SceneResult:
     path: Path
     lines: list[FrontLine]
     attributes: dict[str, Any]  # per-scene fields every line of the scene carries
-    crs: Any
-    transform: Any
+    crs: Any  # the scene's CRS, which the lines are in
+    transform: Any  # of the processed grid, in grid_crs
     shape: tuple[int, int]  # the processed grid (rows, cols)
     resolution_m: float | None  # pixel spacing (m) of the processed grid; None without a CRS
     tiles: int
@@ -76,6 +83,7 @@ class SceneResult:
     resampled: bool = False  # processed on a resampled grid rather than the file's own
     scale: ScaleChoice | None = None  # how the processing spacing was chosen, and what to tell the user
     scaling_note: str = ""  # how the values were mapped to the model's input (io.raster.Scene.scaling_note)
+    grid_crs: Any = None  # CRS of the processed grid (and zone map): a metric one for a scene in degrees
 
     def records(self) -> list[tuple[Any, dict[str, Any]]]:
         """(geometry, properties) per line, ready for ``io.vectors.write_lines``."""
@@ -93,13 +101,14 @@ class SceneResult:
         ]
 
 
+# Field names of at most 10 characters, so a Shapefile (.dbf) keeps them whole.
 LINE_SCHEMA = {
     "scene": "str",
     "date": "str",
     "sensor": "str",
     "model": "str",
-    "model_sha256": "str",
-    "resolution_m": "float",  # pixel spacing the front was traced at; evaluate samples lines from it
+    "model_sha": "str",  # the model file's sha256
+    "pixel_m": "float",  # pixel spacing the front was traced at; evaluate samples lines from it
     "length_m": "float",
     "confidence": "float",
 }
@@ -235,30 +244,82 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> tup
         scaling=options.scaling,
         allow_pixel_coords=options.allow_pixel_coords,
         band_names=backend.metadata.get("band_names"),
+        nodata=options.nodata,
     )
     requested = check_resolution(options.resolution_m)
     model_m, model_range = model_scale(backend)
     scene = open_scene(path, **kwargs)
     try:
         mpp = scene.metres_per_pixel()
-        choice = choose_scale(None if mpp is None else float(np.mean(mpp)), requested, model_m, model_range)
+        geographic = scene.crs is not None and scene.crs.is_geographic
+        # Degree pixels are not square on the ground (48 x 134 m at 70 N): their native spacing is the finer
+        # axis, which keeps every detail once they are resampled to square metric pixels.
+        native_m = None if mpp is None else float(min(mpp) if geographic else np.mean(mpp))
+        choice = choose_scale(native_m, requested, model_m, model_range)
     except BaseException:
         scene.close()
         raise
-    if choice.target_m is None:
+    if choice.target_m is None and not geographic:
         return scene, choice
-    # Scale the map-unit spacing by the metre ratio, so degrees and feet work as well as metres.
-    target_units = scene.source_resolution[0] * choice.target_m / mpp[0]
+    target_m = choice.processed_m
+    # Scale the map-unit spacing by the metre ratio, so feet work as well as metres.
+    target_units = scene.source_resolution[0] * target_m / mpp[0]
     native_px = scene.source_width * scene.source_height
-    grid_px = native_px * scene.source_resolution[0] * scene.source_resolution[1] / target_units**2
+    grid_px = native_px * mpp[0] * mpp[1] / target_m**2
     scene.close()
     if grid_px > MAX_UPSAMPLE * native_px:
+        fix = "pass a coarser --resolution M" if choice.target_m is None else "or pass --resolution native"
         raise GlacierfrontError(
-            f"{path}: processing at {choice.target_m:g} m would make a {grid_px:.3g} px grid from "
+            f"{path}: processing at {target_m:g} m would make a {grid_px:.3g} px grid from "
             f"{native_px:.3g} px of {float(np.mean(mpp)):.3g} m (over {MAX_UPSAMPLE}x the pixels); "
-            "check --resolution, or pass --resolution native"
+            f"check --resolution, {fix}"
         )
-    return open_scene(path, target_resolution=target_units, **kwargs), choice
+    if not geographic:
+        return open_scene(path, target_resolution=target_units, **kwargs), choice
+    # Degrees: square target_m pixels in the UTM zone of the scene centre (io.raster, metric_grid); the
+    # lines go back to the scene's CRS in predict_scene.
+    scene = open_scene(path, target_resolution=target_m, metric_grid=True, **kwargs)
+    if choice.target_m is None:
+        why = "(its finer axis; --resolution M to choose)"
+    else:
+        why = "(--resolution)" if isinstance(requested, float) else "(the model's training scale)"
+    note = (
+        f"{mpp[0]:.1f} x {mpp[1]:.1f} m degree pixels resampled to square {target_m:.1f} m pixels in "
+        f"{scene.crs.to_string()} {why}; lines are written in the scene's {scene.source_crs.to_string()}"
+    )
+    return scene, replace(choice, note=note)
+
+
+def fraction_true(mask: np.ndarray, band_rows: int | None = None) -> float:
+    """The fraction of True in a whole-scene (H, W) memory map, counted band by band (``BAND_ROWS``) and
+    each band's pages handed back: a whole-array ``mask.mean()`` would make the scene resident in RAM."""
+    band_rows = band_rows or BAND_ROWS
+    height = mask.shape[0]
+    if mask.size == 0:
+        return 0.0
+    count = 0
+    for r0 in range(0, height, band_rows):
+        count += int(np.count_nonzero(mask[r0 : r0 + band_rows]))
+        release(mask)
+    return count / mask.size
+
+
+def to_crs(lines: list[FrontLine], src_crs: Any, dst_crs: Any) -> list[FrontLine]:
+    """Lines moved from ``src_crs`` to ``dst_crs``, their length measured again there (degrees: on the
+    ground, as ``vectors.length_m`` measures geographic lines)."""
+    geographic = dst_crs.is_geographic
+    unit_m = 1.0 if geographic else dst_crs.linear_units_factor[1]
+
+    def move(xy: np.ndarray) -> np.ndarray:
+        xs, ys = warp_transform(src_crs, dst_crs, xy[:, 0], xy[:, 1])
+        return np.column_stack([xs, ys])
+
+    out = []
+    for line in lines:
+        geometry = shapely.transform(line.geometry, move)
+        measured = length_m(geometry, geographic, unit_m, crs=dst_crs)
+        out.append(replace(line, geometry=geometry, length_m=measured))
+    return out
 
 
 def predict_scene(
@@ -303,14 +364,16 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             valid,
             on_tiles,
         )
-        valid_fraction = float(valid.mean())
+        valid_fraction = fraction_true(valid)
         warnings = [scale.warning] if scale.warning and not scale.warn_once else []
         mpp = scene.metres_per_pixel()
         resolution_m = None if mpp is None else float(np.mean(mpp))
         min_length_px = PIXEL_MIN_LENGTH_PX if resolution_m is None else options.min_length_m / resolution_m
         lines: list[FrontLine] = []
+        grid_lines: list[FrontLine] = []  # the lines in the grid's CRS (scene.crs)
         if valid_fraction == 0:
-            warnings.append("no valid pixels (all nodata): no front")
+            # The same failure, and exit code, as a float scene that is all NaN (io.raster's statistics read).
+            raise GlacierfrontError(f"{path}: no valid pixels (all nodata or NaN); check the file")
         else:
             allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
             pixels, _ = extract_front_banded(
@@ -318,7 +381,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             )
             geographic = scene.crs is not None and scene.crs.is_geographic
             unit_m = scene.crs.linear_units_factor[1] if scene.crs is not None and not geographic else 1.0
-            lines = lines_from_pixels(
+            grid_lines = lines_from_pixels(
                 pixels.rows,
                 pixels.cols,
                 pixels.codes,
@@ -328,15 +391,18 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
                 simplify_px=options.simplify_px,
                 geographic=geographic,
                 unit_m=unit_m,
+                crs=scene.crs,  # ground lengths, whatever the projection's scale
             )
+            # A geographic scene was processed on a metric grid: its lines go back to the scene's CRS.
+            lines = to_crs(grid_lines, scene.crs, scene.source_crs) if scene.reprojected else grid_lines
             if not lines:
                 warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
         attributes = {
             "scene": path.stem,
             **acquisition(path.stem, scene.dataset.tags()),
             "model": backend.path.name,
-            "model_sha256": backend.sha256,
-            "resolution_m": None if resolution_m is None else round(resolution_m, 3),
+            "model_sha": backend.sha256,
+            "pixel_m": None if resolution_m is None else round(resolution_m, 3),
         }
         if zones_path is not None:
             from glacierfront.io.zonemap import NODATA, write_zones
@@ -348,13 +414,13 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         if quicklook_path is not None:
             from glacierfront.quicklook import render_quicklook
 
-            render_quicklook(quicklook_path, scene, zones, valid, lines, title=path.name)
+            render_quicklook(quicklook_path, scene, zones, valid, grid_lines, title=path.name)
         return SceneResult(
             scene=path.stem,
             path=path,
             lines=lines,
             attributes=attributes,
-            crs=scene.crs,
+            crs=scene.source_crs,
             transform=scene.resampled_transform,
             shape=(height, width),
             resolution_m=resolution_m,
@@ -363,7 +429,8 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             valid_fraction=valid_fraction,
             warnings=warnings,
             native_resolution_m=scale.native_m,
-            resampled=scene.scale_factor != (1.0, 1.0),
+            resampled=scene.resampled,
             scale=scale,
             scaling_note=scene.scaling_note,
+            grid_crs=scene.crs,
         )

@@ -28,19 +28,18 @@ def render_quicklook(
     title: str = "",
     max_side_px: int = MAX_SIDE_PX,
 ) -> Path:
-    """Draw a decimated view (at most ``max_side_px`` a side) and write it atomically as PNG."""
+    """Draw a decimated view (at most ``max_side_px`` a side) and write it atomically as PNG.
+
+    ``lines`` are in the CRS of the scene's read grid (``scene.crs``, ``scene.resampled_transform``).
+    """
     height, width = zones.shape
     step = max(1, math.ceil(max(height, width) / max_side_px))
     small_zones = np.asarray(zones[::step, ::step])
     small_valid = np.asarray(valid[::step, ::step])
     h, w = small_zones.shape
-    # One decimated read of the scene on the same grid, scaled exactly as the model saw it.
-    grey = np.zeros((h, w), dtype=np.float32)
-    # Read in chunks of about 4 Mpx of full-resolution rows, so a huge scene never lands in memory.
-    chunk = max(1, 4_000_000 // (step * width))
-    for r0 in range(0, h, chunk):
-        rows = min(chunk, h - r0)
-        grey[r0 : r0 + rows] = _decimated_rows(scene, r0 * step, rows, step, width)
+    # One decimated read of the scene on the same grid, scaled exactly as the model saw it: only the
+    # picture's pixels are read (from the file's overviews when it has them), never the full grid.
+    grey = scene.read_decimated(h, w)[0][0]
     rgb = np.repeat((grey * 255)[..., None], 3, axis=2)
     palette = np.zeros((256, 3), dtype=np.float32)
     for cls, colour in ZONE_COLOURS.items():
@@ -69,9 +68,3 @@ def render_quicklook(
     with atomic_path(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")
     return path
-
-
-def _decimated_rows(scene: Scene, row0: int, rows: int, step: int, width: int) -> np.ndarray:
-    """Every ``step``-th pixel of ``rows`` decimated rows starting at grid row ``row0`` (scaled to [0, 1])."""
-    image, _ = scene.read_window(row0, 0, rows * step, width)
-    return image[0, ::step, ::step][:rows]

@@ -81,6 +81,29 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(GlacierfrontError, match="writing failed .disk full.$"):
         save_checkpoint(target, CISNet(CISNetConfig()))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_failing_after_writing_part_of_the_file_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    target = save_checkpoint(tmp_path / "m.pt", CISNet(CISNetConfig(encoder="atto")), metadata={"epoch": 1})
+    before = target.read_bytes()
+    real_save = torch.save
+
+    def dies_half_way(payload, path, *args, **kwargs):
+        real_save(payload, path, *args, **kwargs)
+        with open(path, "r+b") as fh:  # as if the disk filled up half way through the file
+            fh.truncate(len(before) // 2)
+        # What torch.save raises when the disk fills up.
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file"
+        )
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    # One line for the user, not torch's internals; the previous checkpoint survives.
+    with pytest.raises(GlacierfrontError, match=r"m\.pt: writing failed .*; the previous file is kept"):
+        save_checkpoint(target, CISNet(CISNetConfig(encoder="atto")), metadata={"epoch": 2})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+    assert target.read_bytes() == before
+    assert load_checkpoint(target).metadata["epoch"] == 1

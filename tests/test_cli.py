@@ -163,3 +163,9 @@ def test_export_bad_scale_is_a_one_line_error(atto_checkpoint, tmp_path, capsys,
     err = capsys.readouterr().err
     assert err.startswith("glacierfront: error: ") and message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_train_takes_o_for_its_run_folder_like_the_other_commands(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "absent"), "-o", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "No such option" not in err and "absent" in err

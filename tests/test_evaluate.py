@@ -27,6 +27,8 @@ SAMPLE = Path(__file__).parent / "data" / "caffe256_sample"
 # Svalbard-like place in UTM 33N: projected metres, far enough north for a visible lon/lat distortion.
 UTM33N = "EPSG:32633"
 X0, Y0 = 500_000.0, 8_700_000.0
+# evaluate measures on the ground, and on UTM's central meridian a ground metre is 0.9996 map metres.
+GROUND = 1 / 0.9996
 SCHEMA = {"scene": "str", "date": "str"}
 
 
@@ -76,8 +78,10 @@ def test_parallel_lines_gap_apart_give_the_gap(tmp_path, gap_m):
     pred = layer(tmp_path / "pred.gpkg", [(hline(gap_m), {"scene": "s1"})])
     ref = layer(tmp_path / "ref.gpkg", [(hline(0.0), {"scene": "s1"})])
     result = evaluate_vectors(pred, ref, spacing_m=2.0)
-    assert result["mde"] == pytest.approx(gap_m, rel=1e-9)
-    assert result["median"] == pytest.approx(gap_m) and result["hd95"] == pytest.approx(gap_m)
+    assert result["mde"] == pytest.approx(gap_m * GROUND, rel=1e-6)
+    assert result["median"] == pytest.approx(gap_m * GROUND) and result["hd95"] == pytest.approx(
+        gap_m * GROUND
+    )
     assert result["units"] == "m" and result["work_crs"] == [UTM33N]
 
 
@@ -160,13 +164,59 @@ def test_match_by_scene_pairs_lines_and_counts_missing_prediction_as_no_front(tm
         [(hline(530.0), {"scene": "B"}), (hline(10.0), {"scene": "A"}), (hline(-400.0), {"scene": "Z"})],
     )
     result = evaluate_vectors(pred, ref, match="scene", spacing_m=2.0)
-    assert result["per_scene"]["A"]["mde"] == pytest.approx(10.0)
-    assert result["per_scene"]["B"]["mde"] == pytest.approx(30.0)
+    assert result["per_scene"]["A"]["mde"] == pytest.approx(10.0 * GROUND)
+    assert result["per_scene"]["B"]["mde"] == pytest.approx(30.0 * GROUND)
     assert result["per_scene"]["C"]["status"] == "no_pred_front" and result["per_scene"]["C"]["mde"] is None
     assert (result["n_scenes"], result["n_evaluated"], result["n_no_front"]) == (3, 2, 1)
     assert result["no_front_scenes"] == ["C"]
-    assert result["mde"] == pytest.approx(20.0)  # (10 + 30) / 2 over equal point counts: C not averaged in
+    assert result["mde"] == pytest.approx(
+        20.0 * GROUND
+    )  # (10 + 30) / 2 over equal point counts: C not averaged in
     assert result["unmatched_pred_scenes"] == ["Z"] and result["n_pred_unmatched"] == 1
+
+
+def test_a_folder_of_per_scene_files_is_read_whole(tmp_path, capsys):
+    # predict's folder output: one Shapefile per scene, one of them in lon/lat rather than UTM.
+    folder = tmp_path / "fronts"
+    folder.mkdir()
+    layer(folder / "A.shp", [(hline(10.0), {"scene": "A"})])
+    write_lines(
+        folder / "B.shp",
+        [(to_crs(hline(530.0), UTM33N, "EPSG:4326"), {"scene": "B", "date": ""})],
+        "EPSG:4326",
+        SCHEMA,
+    )
+    ref = layer(tmp_path / "ref.gpkg", [(hline(0.0), {"scene": "A"}), (hline(500.0), {"scene": "B"})])
+    code, out, _ = run_cli(capsys, "evaluate", folder, "--ref", ref, "--spacing", "2", "--json")
+    result = json.loads(out)
+    assert code == 0 and (result["n_evaluated"], result["n_no_front"]) == (2, 0)
+    assert result["per_scene"]["B"]["mde"] == pytest.approx(30.0 * GROUND, rel=1e-4)
+
+
+def test_a_reference_inside_the_predicted_folder_is_not_scored_as_a_prediction(tmp_path, capsys):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    layer(folder / "A.gpkg", [(hline(10.0), {"scene": "A"})])
+    ref = layer(folder / "reference.gpkg", [(hline(0.0), {"scene": "A"})])
+    code, out, _ = run_cli(capsys, "evaluate", folder, "--ref", ref, "--spacing", "2", "--json")
+    assert code == 0 and json.loads(out)["mde"] == pytest.approx(10.0 * GROUND)
+
+
+def test_a_multi_layer_file_needs_layer_and_layer_picks_it(tmp_path, capsys):
+    both = tmp_path / "project.gpkg"
+    write_lines(both, [(hline(10.0), {"scene": "A", "date": ""})], UTM33N, SCHEMA, layer="fronts")
+    write_lines(both, [(hline(0.0), {"scene": "A", "date": ""})], UTM33N, SCHEMA, layer="reference")
+    code, _, err = run_cli(capsys, "evaluate", both, "--ref", both, "--spacing", "2")
+    assert code == 1
+    assert_one_line_error(err, "holds 2 layers", "choose one with --layer")
+    args = ["evaluate", both, "--ref", both, "--layer", "fronts", "--ref-layer", "reference", "--json"]
+    code, out, _ = run_cli(capsys, *args, "--spacing", "2")
+    assert code == 0 and json.loads(out)["mde"] == pytest.approx(10.0 * GROUND)
+    code, _, err = run_cli(
+        capsys, "evaluate", both, "--ref", both, "--layer", "nope", "--ref-layer", "reference"
+    )
+    assert code == 1
+    assert_one_line_error(err, "no layer 'nope'", "fronts, reference")
 
 
 def test_match_by_date_accepts_date_and_datetime_spellings(tmp_path):
@@ -178,8 +228,8 @@ def test_match_by_date_accepts_date_and_datetime_spellings(tmp_path):
         [(hline(20.0), {"date": "2021-07-04T10:22:00"}), (hline(805.0), {"date": "20210801"})],
     )
     result = evaluate_vectors(pred, ref, match="date", spacing_m=2.0)
-    assert result["per_scene"]["2021-07-04"]["mde"] == pytest.approx(20.0)
-    assert result["per_scene"]["2021-08-01"]["mde"] == pytest.approx(5.0)
+    assert result["per_scene"]["2021-07-04"]["mde"] == pytest.approx(20.0 * GROUND)
+    assert result["per_scene"]["2021-08-01"]["mde"] == pytest.approx(5.0 * GROUND)
     assert result["n_no_front"] == 0
 
 
@@ -192,7 +242,7 @@ def test_match_all_pools_every_line_into_one_pair(tmp_path):
     )
     result = evaluate_vectors(pred, ref, match="all", spacing_m=2.0)
     assert list(result["per_scene"]) == ["all"]
-    assert result["mde"] == pytest.approx(7.0)
+    assert result["mde"] == pytest.approx(7.0 * GROUND)
 
 
 # --- vector mode: CLI output and bad input ---------------------------------------------------------------
@@ -201,7 +251,7 @@ def test_match_all_pools_every_line_into_one_pair(tmp_path):
 VECTOR_KEYS = {
     "mode", "pred", "ref", "match", "spacing_m", "units", "work_crs", "n_scenes", "n_evaluated", "n_no_front",
     "n_points", "mde", "median", "hd95", "mean_of_scene_means", "no_front_scenes", "per_scene",
-    "n_pred_unmatched", "unmatched_pred_scenes",
+    "n_pred_unmatched", "unmatched_pred_scenes", "far_apart_scenes",
 }  # fmt: skip
 SCENE_KEYS = {"status", "mde", "median", "hd95", "n_points", "spacing_m"}
 
@@ -226,7 +276,7 @@ def test_vector_csv_is_long_rows_of_numbers(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert set(rows[0]) == {"source", "group", "key", "metric", "value"}
     by_metric = {(r["group"], r["key"], r["metric"]): r["value"] for r in rows}
-    assert float(by_metric[("all", "all", "mde")]) == pytest.approx(4.0)
+    assert float(by_metric[("all", "all", "mde")]) == pytest.approx(4.0 * GROUND)
     assert by_metric[("scene", "A", "no_front")] == "0"
 
 
@@ -750,3 +800,52 @@ def test_caffe_table_says_when_images_have_no_bounding_box(tmp_path, capsys):
     shutil.rmtree(data / "bounding_boxes")
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and "bounding boxes for 0 of 3 images" in " ".join(out.split())
+
+
+def test_a_size_mismatch_names_the_file_its_size_and_the_label_it_should_match(tmp_path, capsys):
+    import shutil
+
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    front = data / "fronts" / "train" / "JAC_2011-03-10_TSX_6_1_005_front.png"
+    Image.fromarray(np.zeros((200, 300), np.uint8)).save(front)
+    code, _, err = run_cli(
+        capsys, "evaluate", "--data", data, "--split", "train", "--pixels", "--floor", "-q"
+    )
+    assert code == 1
+    assert_one_line_error(
+        err,
+        "JAC_2011-03-10_TSX_6_1_005_front.png: the front mask is 300 x 200 px",
+        "zone label JAC_2011-03-10_TSX_6_1_005_zones.png is 256 x 256 px",
+    )
+
+
+def test_layers_thousands_of_km_apart_get_a_warning_not_just_a_number(tmp_path, capsys):
+    ref = layer(tmp_path / "ref.gpkg", [(hline(0.0), {"scene": "A"})])
+    # The same coordinates stamped with the wrong CRS: the line lands in another hemisphere.
+    wrong = layer(tmp_path / "wrong.gpkg", [(hline(10.0), {"scene": "A"})], crs="EPSG:3031")
+    code, out, err = run_cli(capsys, "evaluate", wrong, "--ref", ref, "--json", "-q")
+    assert code == 0 and json.loads(out)["far_apart_scenes"] == ["A"]
+    assert "over 50 km apart" in err and "CRS" in err
+    right = layer(tmp_path / "right.gpkg", [(hline(10.0), {"scene": "A"})])
+    code, out, err = run_cli(capsys, "evaluate", right, "--ref", ref, "--json")
+    assert code == 0 and json.loads(out)["far_apart_scenes"] == [] and "apart" not in err
+
+
+def test_a_short_prediction_is_scored_in_both_directions(tmp_path):
+    # The prediction covers the first half of the reference exactly: prediction -> reference is all zeros,
+    # reference -> prediction grows from 0 to 1000 m along the uncovered half. The MDE pools both lists.
+    ref = layer(tmp_path / "ref.gpkg", [(hline(0.0, length_m=2000.0), {"scene": "s"})])
+    pred = layer(tmp_path / "pred.gpkg", [(hline(0.0, length_m=1000.0), {"scene": "s"})])
+    result = evaluate_vectors(pred, ref, spacing_m=2.0)
+    ref_points = np.linspace(0.0, 2000.0, 1001)
+    pred_points = np.linspace(0.0, 1000.0, 501)
+    to_pred = np.clip(ref_points - 1000.0, 0.0, None)
+    expected = to_pred.sum() / (ref_points.size + pred_points.size) * GROUND
+    # (spacing is in ground metres, so a point or two more than this map-metre count)
+    assert result["n_points"] == pytest.approx(ref_points.size + pred_points.size, abs=3)
+    assert result["mde"] == pytest.approx(expected, rel=2e-3)
+    # Neither one-way figure: 0 (prediction -> reference) or the reference -> prediction mean.
+    assert result["mde"] < 0.9 * to_pred.mean() * GROUND

@@ -57,6 +57,38 @@ def test_old_opset_is_refused(atto_checkpoint, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_an_opset_beyond_the_exporter_is_one_line_before_loading(tmp_path, capsys):
+    from glacierfront.cli import main
+
+    # The checkpoint is never opened: the opset is checked first.
+    assert main(["export", str(tmp_path / "absent.pt"), "-o", str(tmp_path / "x.onnx"), "--opset", "99"]) == 1
+    err = capsys.readouterr().err
+    assert "exports opsets up to" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_max_opset_is_the_installed_exporters():
+    from torch.onnx import _constants
+
+    from glacierfront.model.export import MAX_OPSET
+
+    assert MAX_OPSET == _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+
+
+def test_export_replaces_an_existing_file_only_with_overwrite(exported, tmp_path, capsys):
+    from glacierfront.cli import main
+
+    out = tmp_path / "kept.onnx"
+    out.write_bytes(b"someone's model")
+    assert main(["export", str(exported), "-o", str(out), "--resolution-m", "60"]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"someone's model"
+    assert main(["export", str(exported), "-o", str(out), "--resolution-m", "60", "--overwrite"]) == 0
+    assert read_onnx_metadata(out)["resolution_m"] == 60
+    # Re-stamping a model in place rewrites only its metadata: no flag needed.
+    assert main(["export", str(out), "-o", str(out), "--resolution-m", "50"]) == 0
+    assert read_onnx_metadata(out)["resolution_m"] == 50
+
+
 def test_onnx_without_glacierfront_metadata_is_refused(tmp_path):
     node = onnx.helper.make_node("Identity", ["a"], ["b"])
     vi = onnx.helper.make_tensor_value_info

@@ -149,6 +149,31 @@ def test_extract_front_never_marks_nodata_pixels():
     assert front[4:, 5].all() and front.sum() == 6
 
 
+def test_nodata_patch_that_step_one_turns_into_ocean_is_not_front():
+    # A nodata patch out in the ocean, where the model guessed glacier: NA, a detached non-ocean piece, so
+    # step 1 makes it ocean along with everything around it, and the front is that of the patch-free scene.
+    zones = _glacier_meets_ocean(12, 12, 4)
+    zones[5:8, 8:10] = GLACIER
+    nodata = np.zeros_like(zones, dtype=bool)
+    nodata[5:8, 8:10] = True
+    assert (postprocess_zones(np.where(nodata, NA, zones))[nodata] == OCEAN).all()
+    front = extract_front(zones, min_length_px=2, nodata_mask=nodata)
+    np.testing.assert_array_equal(front, extract_front(_glacier_meets_ocean(12, 12, 4), min_length_px=2))
+
+
+@pytest.mark.parametrize("ocean_rule", ["largest", "edge"])
+def test_no_zone_map_and_nodata_mask_put_front_on_nodata(ocean_rule):
+    # Post-processing alone keeps fronts off nodata (extract_front masks nothing afterwards): random blobby
+    # zone maps under random nodata masks, of every density.
+    rng = np.random.default_rng(12)
+    for _ in range(300):
+        blocks = rng.integers(0, 4, (rng.integers(2, 8), rng.integers(2, 8))).astype(np.uint8)
+        zones = np.kron(blocks, np.ones((2, 2), np.uint8))
+        nodata = rng.random(zones.shape) < rng.uniform(0.0, 0.5)
+        front = extract_front(zones, min_length_px=0, nodata_mask=nodata, ocean_rule=ocean_rule)
+        assert not front[nodata].any()
+
+
 def test_extract_front_rejects_non_integer_zones():
     with pytest.raises(GlacierfrontError, match="integer"):
         extract_front(np.zeros((4, 4), dtype=np.float32), min_length_px=2)

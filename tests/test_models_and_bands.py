@@ -16,6 +16,7 @@ from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
 from glacierfront.io.raster import open_scene
+from glacierfront.io.vectors import read_lines
 from glacierfront.model.catalog import resolve_model
 from glacierfront.model.export import restamp_onnx
 from glacierfront.model.info import describe_model
@@ -205,3 +206,14 @@ def test_band_takes_the_rio_spellings_too(tmp_path, model, flag):
     out = tmp_path / "f.gpkg"
     assert main(["predict", str(path), "-o", str(out), "-m", str(model), flag, "2", "-q"]) == 0
     assert out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--mean-bands", "--bands"])
+def test_mean_bands_averages_the_bands_named(tmp_path, model, flag):
+    path = stack(tmp_path, [None, None], glacier_band=2)
+    with rasterio.open(path, "r+") as dst:  # band 1 becomes a second copy of the glacier scene
+        dst.write(dst.read(2), 1)
+    out = tmp_path / "f.gpkg"
+    assert main(["predict", str(path), "-o", str(out), "-m", str(model), flag, "1,2", "-q"]) == 0
+    records, _ = read_lines(out)
+    assert len(records) == 1

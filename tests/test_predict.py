@@ -38,7 +38,8 @@ def test_front_found_where_glacier_meets_ocean(model, scene):
     np.testing.assert_allclose(xs, X0 + 220 * RES)  # the edge between columns 219 and 220
     ys = sorted(np.asarray(line.coords)[:, 1])
     np.testing.assert_allclose([ys[0], ys[-1]], [Y0 - 300 * RES, Y0 - 50 * RES])
-    assert result.lines[0].length_m == pytest.approx(250 * RES)
+    # Ground metres: at about 72 N, beyond EPSG:3413's true-scale 70 N, a map metre is a bit less than one.
+    assert 250 * RES < result.lines[0].length_m < 250 * RES * 1.01
     assert 0.5 < result.lines[0].confidence <= 1.0
     assert result.attributes["date"] == "2020-07-01"
     assert result.crs.to_epsg() == 3413
@@ -74,11 +75,12 @@ def test_resampled_to_model_resolution_maps_back(tmp_path, scene):
 
 
 def test_geographic_scene_gives_lengths_in_metres(model, tmp_path):
-    path = glacier_scene(tmp_path / "geo.tif", res=0.001, crs="EPSG:4326", origin=(-50.0, 69.2))
+    # No rock rows: resampling would blend rock and ocean into a seam the threshold fake calls glacier.
+    path = glacier_scene(tmp_path / "geo.tif", res=0.001, crs="EPSG:4326", origin=(-50.0, 69.2), rock_rows=0)
     result = predict_scene(path, load_backend(model), PredictOptions(tile=128, min_length_m=10))
     assert len(result.lines) == 1
-    # 250 rows of 0.001 degrees of latitude is about 27.6 km.
-    assert result.lines[0].length_m == pytest.approx(250 * 0.001 * 110_540, rel=0.01)
+    # 300 rows of 0.001 degrees of latitude at 69 N: about 111.55 km a degree on the ellipsoid.
+    assert result.lines[0].length_m == pytest.approx(300 * 0.001 * 111_550, rel=0.01)
 
 
 def test_cli_writes_vectors_zones_and_quicklook(model, scene, tmp_path):
@@ -107,7 +109,7 @@ def test_cli_writes_vectors_zones_and_quicklook(model, scene, tmp_path):
     assert len(feats) == 1
     props = feats[0].properties
     assert props["scene"] == "scene_2020-07-01" and props["model"] == "threshold.onnx"
-    assert len(props["model_sha256"]) == 64 and props["length_m"] == pytest.approx(5000)
+    assert len(props["model_sha"]) == 64 and 5000 < props["length_m"] < 5050  # ground metres
     with rasterio.open(zones) as z, rasterio.open(scene) as s:
         assert z.transform == s.transform and z.crs == s.crs
         data = z.read(1)
@@ -151,12 +153,17 @@ def test_several_scenes_into_one_layer_with_scene_field(model, tmp_path):
     assert sorted(props["scene"] for _, props in records) == ["a", "b"]
 
 
-def test_nodata_only_scene_writes_empty_layer_with_message(model, tmp_path, capsys):
-    path = glacier_scene(tmp_path / "empty.tif", nodata_cols=400)
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_an_all_nodata_scene_fails_the_same_whatever_its_type(model, tmp_path, capsys, dtype):
+    path = glacier_scene(tmp_path / "empty.tif", nodata_cols=400, dtype=dtype)
+    if dtype == "float32":  # a float scene's nodata is NaN, not a declared value
+        with rasterio.open(path, "r+") as dst:
+            dst.nodata = None
+            dst.write(np.full((dst.height, dst.width), np.nan, np.float32), 1)
     out = tmp_path / "f.gpkg"
-    assert main(["predict", str(path), "-o", str(out), "-m", str(model)]) == 0
-    assert read_lines(out)[0] == []
-    assert "no valid pixels" in capsys.readouterr().err
+    assert main(["predict", str(path), "-o", str(out), "-m", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert "empty.tif: no valid pixels (all nodata or NaN)" in err and not out.exists()
 
 
 def test_scene_without_crs_needs_flag_then_gives_pixel_coordinates(model, tmp_path, capsys):
@@ -310,7 +317,7 @@ def test_default_resamples_to_the_models_spacing_and_says_so(model_40m, scene, t
     assert line in err.splitlines()
     assert "warning" not in err
     records, _ = read_lines(tmp_path / "f.gpkg")
-    assert records[0][1]["resolution_m"] == pytest.approx(40.0)
+    assert records[0][1]["pixel_m"] == pytest.approx(40.0)
 
 
 def test_resolution_native_keeps_the_grid_and_warns_out_of_range(model_40m, scene, tmp_path, capsys):
@@ -541,7 +548,7 @@ def test_cli_passes_tta_and_ocean_rule_to_the_model_and_post_processing(
     args = ["predict", str(scene), "-o", str(out), "-m", str(model), "-q", "--tta", "--ocean-rule", "edge"]
     assert main(args) == 0
     assert seen == {"tta": True, "ocean_rule": "edge", "backend_tta": True}
-    assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "-q"]) == 0
+    assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "-q", "--overwrite"]) == 0
     assert seen == {"tta": False, "ocean_rule": "largest", "backend_tta": False}
     capsys.readouterr()
     assert main(["predict", str(scene), "-o", str(out), "-m", str(model), "--ocean-rule", "wide"]) == 1
@@ -640,6 +647,31 @@ def test_a_wrong_aoi_fails_before_the_model_runs(model, scene, tmp_path, capsys,
     ]
     assert main(args) == 1
     assert "holds no polygons" in capsys.readouterr().err and ran == []
+
+
+def test_an_aoi_with_an_undefined_srs_is_one_line_before_any_work(
+    model, scene, tmp_path, capsys, monkeypatch
+):
+    # What ogr2ogr makes of a .shp without .prj: a GeoPackage whose SRS is GDAL's "Undefined geographic SRS".
+    import sqlite3
+
+    import glacierfront.cli.predict as predict_cli_module
+
+    ran = []
+    monkeypatch.setattr(predict_cli_module, "predict_scene", lambda *a, **k: ran.append(a))
+    aoi = tmp_path / "aoi.gpkg"
+    with fiona.open(aoi, "w", driver="GPKG", schema={"geometry": "Polygon", "properties": {}}) as dst:
+        dst.write({"geometry": {"type": "Polygon", "coordinates": [[(X0, Y0), (X0 + 1e4, Y0), (X0 + 1e4, Y0 - 1e4), (X0, Y0)]]}, "properties": {}})  # fmt: skip
+    with sqlite3.connect(aoi) as db:
+        db.execute("UPDATE gpkg_geometry_columns SET srs_id = 0")
+        db.execute("UPDATE gpkg_contents SET srs_id = 0")
+    with fiona.open(aoi) as src:
+        assert "Undefined geographic SRS" in src.crs_wkt  # the file really is what the issue describes
+    args = ["predict", str(scene), "-o", str(tmp_path / "f.gpkg"), "-m", str(model), "--aoi", str(aoi)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "has no CRS" in err and "ogr2ogr -a_srs" in err and len(err.strip().splitlines()) == 1
+    assert ran == [] and not (tmp_path / "f.gpkg").exists()
 
 
 def test_info_on_a_run_folder_says_to_pick_a_file_in_it(tmp_path, capsys):

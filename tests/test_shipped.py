@@ -36,8 +36,8 @@ def test_default_model_finds_the_sample_front(tmp_path):
     assert result.lines and result.crs.to_epsg() == 3413
     out = write_lines(tmp_path / "fronts.gpkg", result.records(), result.crs, LINE_SCHEMA)
     scores = evaluate_vectors(out, SAMPLE_DIR / "reference_front.gpkg", match="all")
-    # Nominal 60 m pixels: within about 5 px of the labelled front on average.
-    assert np.isfinite(scores["mde"]) and scores["mde"] < 300.0
+    # Measured 105.8 m (under 2 px of the nominal 60 m); 137 m (1.3x) fails a result that got notably worse.
+    assert np.isfinite(scores["mde"]) and scores["mde"] <= 137.0
 
 
 def test_shipped_catalog_names_sar_and_optical_and_its_default_is_the_default_model():
@@ -57,5 +57,6 @@ def test_optical_model_finds_the_optical_sample_front(tmp_path):
     assert result.lines and result.crs.to_epsg() == 3413
     out = write_lines(tmp_path / "fronts.gpkg", result.records(), result.crs, LINE_SCHEMA)
     scores = evaluate_vectors(out, SAMPLE_OPTICAL_DIR / "reference_front.gpkg", match="all")
-    # Nominal 60 m pixels: the card reports 418 m (about 7 px); the SAR model finds no front on this chip.
-    assert np.isfinite(scores["mde"]) and scores["mde"] < 700.0
+    # Nominal 60 m pixels: measured 418.1 m (about 7 px), as the card reports; 545 m is 1.3x that. The SAR
+    # model finds no front on this chip.
+    assert np.isfinite(scores["mde"]) and scores["mde"] <= 545.0

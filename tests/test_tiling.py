@@ -189,3 +189,124 @@ def test_scene_tiles_read_at_edges_stitch_to_the_whole_read(tmp_path) -> None:
         stitch(height, width, tile, overlap, tiles, NUM_CLASSES, bands.__setitem__)
     stitched = np.concatenate([bands[k] for k in sorted(bands)], axis=1)
     np.testing.assert_allclose(stitched, pixel_model(whole[0]), atol=1e-5, rtol=0)
+
+
+# --- blending that a per-pixel model cannot see: the output depends on the position within the tile ------
+
+
+def tile_position_probs(tile: int) -> np.ndarray:
+    """(4, tile, tile) probabilities that depend only on where a pixel sits in its tile, never on the image.
+
+    Class 1 always wins (0.5..0.9), so a stitched pixel's top class is 1 and its top probability is the blend
+    of the tiles' class-1 values: that blend is what the tests check. The value rises across the tile and
+    alternates from pixel to pixel, so tiles shifted by any number of pixels disagree where they overlap.
+    """
+    ramp = np.arange(tile, dtype=np.float64) / (tile - 1)
+    rows, cols = np.indices((tile, tile))
+    p1 = 0.5 + 0.05 * (ramp[None, :] + ramp[:, None]) + 0.15 * (rows % 2 + cols % 2)
+    rest = (1 - p1) / 3
+    return np.stack([rest, p1, rest, rest]).astype(np.float32)
+
+
+def expected_blend(
+    height: int, width: int, tile: int, row_starts: list[int], col_starts: list[int], gaussian: bool
+) -> np.ndarray:
+    """Class-1 value of the stitched scene, accumulated here by hand: Gaussian (sigma tile/8, peak 1, floor
+    1e-3, written out again rather than taken from glacierfront) or uniform tile weights."""
+    offsets = np.arange(tile) - (tile - 1) / 2
+    g = np.exp(-(offsets**2) / (2 * (tile / 8) ** 2))
+    weights = np.maximum(np.outer(g, g) / g.max() ** 2, 1e-3) if gaussian else np.ones((tile, tile))
+    values = tile_position_probs(tile)[1].astype(np.float64)
+    total, norm = np.zeros((height, width)), np.zeros((height, width))
+    for row0 in row_starts:
+        for col0 in col_starts:
+            rows, cols = min(tile, height - row0), min(tile, width - col0)
+            total[row0 : row0 + rows, col0 : col0 + cols] += (weights * values)[:rows, :cols]
+            norm[row0 : row0 + rows, col0 : col0 + cols] += weights[:rows, :cols]
+    return total / norm
+
+
+def tile_position_backend(tile: int):
+    """A fake Backend whose probabilities are ``tile_position_probs`` for every tile it is given."""
+    from pathlib import Path
+
+    from glacierfront.inference import Backend
+    from glacierfront.model.config import CISNetConfig
+
+    def run(x: np.ndarray) -> np.ndarray:
+        assert x.shape[-2:] == (tile, tile)
+        return np.log(np.broadcast_to(tile_position_probs(tile), (x.shape[0], 4, tile, tile))).copy()
+
+    meta = {"normalization": {"mean": 0.0, "std": 1.0}, "tile_size": tile}
+    return Backend("fake", Path("tile_position.onnx"), CISNetConfig(), meta, "cpu", run)
+
+
+# (height, width, row starts, col starts) for tile 64, overlap 16 (stride 48, the last tile flush with the
+# edge); 65 x 65 is one pixel more than a tile each way: its second tiles start at 1 and overlap by 63 px.
+BLEND_CASES = [(112, 160, [0, 48], [0, 48, 96]), (65, 65, [0, 1], [0, 1])]
+
+
+@pytest.mark.parametrize(("height", "width", "row_starts", "col_starts"), BLEND_CASES)
+def test_stitcher_blends_overlapping_tiles_with_gaussian_weights(
+    height, width, row_starts, col_starts
+) -> None:
+    tile, overlap = 64, 16
+    assert tile_rows(height, width, tile, overlap) == [(r, col_starts) for r in row_starts]
+    out = np.full((NUM_CLASSES, height, width), np.nan, np.float32)
+    values = tile_position_probs(tile)
+
+    def on_band(row0: int, probs: np.ndarray) -> None:
+        out[:, row0 : row0 + probs.shape[1]] = probs
+
+    tiles = ((r, c, values) for r, c in tile_grid(height, width, tile, overlap))
+    stitch(height, width, tile, overlap, tiles, NUM_CLASSES, on_band)
+    gaussian = expected_blend(height, width, tile, row_starts, col_starts, gaussian=True)
+    uniform = expected_blend(height, width, tile, row_starts, col_starts, gaussian=False)
+    assert np.abs(gaussian - uniform).max() > 0.02  # the two blends really differ on this layout
+    np.testing.assert_allclose(out[1], gaussian, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("height", "width", "row_starts", "col_starts"), BLEND_CASES)
+def test_segment_blends_overlapping_tiles_with_gaussian_weights(
+    height, width, row_starts, col_starts
+) -> None:
+    from glacierfront.segment import segment_array
+
+    image = np.random.default_rng(5).random((height, width)).astype(np.float32)
+    zones, confidence = segment_array(image, tile_position_backend(64), tile=64, overlap=16, batch_size=2)
+    gaussian = expected_blend(height, width, 64, row_starts, col_starts, gaussian=True)
+    uniform = expected_blend(height, width, 64, row_starts, col_starts, gaussian=False)
+    assert (zones == 1).all()
+    # Confidence is stored as round(255 p): within half a step of the Gaussian blend, and far from the uniform
+    # blend where tiles overlap.
+    np.testing.assert_allclose(confidence, gaussian, atol=0.5 / 255 + 1e-6, rtol=0)
+    assert np.abs(confidence - uniform).max() > 4 / 255
+
+
+def test_scene_one_pixel_wider_and_taller_than_the_tile_is_segmented(tmp_path) -> None:
+    from fakes import glacier_scene, threshold_model
+
+    from glacierfront.fronts import GLACIER, OCEAN, ROCK
+    from glacierfront.inference import load_backend
+    from glacierfront.segment import segment, segment_array, tiling_for
+
+    tile = 64
+    size = tile + 1
+    path = glacier_scene(tmp_path / "scene.tif", height=size, width=size, front_col=40, rock_rows=10)
+    backend = load_backend(threshold_model(tmp_path / "threshold.onnx", tile_size=tile))
+    assert tiling_for(backend, None, None, size, size) == (tile, tile // 8)
+    expected = np.full((size, size), OCEAN, np.uint8)
+    expected[:, :40] = GLACIER
+    expected[:10] = ROCK
+    zones = np.zeros((size, size), np.uint8)
+    confidence = np.zeros((size, size), np.uint8)
+    valid = np.zeros((size, size), bool)
+    with open_scene(path) as scene:
+        assert (scene.height, scene.width) == (size, size)
+        count = segment(scene.read_window, size, size, backend, tile, tile // 8, 3, zones, confidence, valid)
+        image = scene.read_window(0, 0, size, size)[0][0]
+    assert count == 4  # tiles at rows and cols 0 and 1
+    assert valid.all()
+    np.testing.assert_array_equal(zones, expected)
+    array_zones, _ = segment_array(image, backend)
+    np.testing.assert_array_equal(array_zones, expected)

@@ -16,10 +16,13 @@ from fakes import caffe_folder
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.model import load_checkpoint
+from glacierfront.io.caffe import list_split
+from glacierfront.model import CISNet, CISNetConfig, load_checkpoint
 from glacierfront.train import loop as loop_module
 from glacierfront.train.config import TrainConfig
-from glacierfront.train.loop import Trainer
+from glacierfront.train.data import CaffePatches, PairDataset, PairSampler, change_label
+from glacierfront.train.loop import Trainer, TrainStep
+from glacierfront.train.losses import change_loss
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +90,92 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(data, tmp_pa
     assert all(torch.isfinite(v).all() for v in kept.state_dict.values() if v.is_floating_point())
 
 
-def test_sigterm_saves_last_checkpoint(data, tmp_path):
+def test_sigterm_saves_last_checkpoint_and_restores_the_callers_handlers(data, tmp_path):
     trainer = Trainer(tiny_config(data, tmp_path / "run", epochs=3))
 
     def on_step(epoch, step, steps, loss, rate):
         if epoch == 1 and step == 1:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    with pytest.raises(GlacierfrontError, match="stopped by signal"):
-        trainer.fit(on_step=on_step)
+    def callers_handler(signum, frame):  # the caller's own handler, neither the default nor the trainer's
+        raise AssertionError("the trainer's handler should have taken the SIGTERM")
+
+    original_term = signal.signal(signal.SIGTERM, callers_handler)
+    sigint_before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(GlacierfrontError, match="stopped by signal"):
+            trainer.fit(on_step=on_step)
+        assert signal.getsignal(signal.SIGTERM) is callers_handler
+        assert signal.getsignal(signal.SIGINT) is sigint_before
+    finally:
+        signal.signal(signal.SIGTERM, original_term)
     saved = load_checkpoint(tmp_path / "run" / "last.pt")
     assert saved.metadata.get("interrupted") is True and saved.training["epoch"] == 1
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+
+
+def first_pair_batch(data, batch_size: int = 4):
+    """The first batch of pairs the training pipeline makes of the fixture folder: (x1, z1), (x2, z2)."""
+    items = list(list_split(data, "train"))
+    pairs = PairDataset(CaffePatches(items, patch=64))
+    sampler = PairSampler(len(items), seed=0, num_replicas=1, rank=0)
+    return next(iter(torch.utils.data.DataLoader(pairs, batch_size=batch_size, sampler=sampler)))
+
+
+def _flat_grads(loss, params):
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for g, p in zip(grads, params)])
+
+
+def test_train_step_change_loss_comes_from_the_partner_and_reaches_the_encoder(data):
+    (x1, z1), (x2, z2) = first_pair_batch(data)
+    label = change_label(z1, z2)
+    # The pairing gives other images whose fronts sit elsewhere: the change label is not all 0.
+    assert not torch.equal(x1, x2) and (label == 1).sum() > 50
+    torch.manual_seed(0)
+    step = TrainStep(CISNet(CISNetConfig(encoder="atto", drop_path=0.0)), "glacier").train()
+    torch.manual_seed(1)  # the same dropout masks in the step and in the recomputation below
+    loss, parts = step(x1, z1, x2, z2)
+
+    # The change loss is that of (x1, x2) against change_label(z1, z2), recomputed here from the same model.
+    torch.manual_seed(1)
+    out = step.model.forward_pair(x1, x2)
+    expected = change_loss(out.change_12, out.change_21, label, label)
+    assert parts["chg_loss"].item() > 0.1
+    assert parts["chg_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+    # The joint loss passes the change loss's gradient to the change head and to the shared encoder:
+    # d total / d encoder = weight_seg * d seg / d encoder + weight_chg * d chg / d encoder.
+    encoder = [p for p in step.model.encoder.parameters() if p.requires_grad]
+    head = [p for p in step.model.change_head.parameters() if p.requires_grad]
+    assert _flat_grads(loss, head).abs().sum() > 0
+    weights = step.joint.log_values()
+    from_seg = weights["weight_seg"] * _flat_grads(parts["seg_loss"], encoder)
+    from_chg = weights["weight_chg"] * _flat_grads(parts["chg_loss"], encoder)
+    total = _flat_grads(loss, encoder)
+    assert from_chg.norm() > 0.01 * (from_seg + from_chg).norm()
+    assert (total - (from_seg + from_chg)).norm() < 1e-4 * (from_seg + from_chg).norm()
+
+
+def test_trainer_feeds_the_change_branch_different_partners(data, tmp_path, monkeypatch):
+    seen_images, seen_labels = [], []
+    real_forward_pair, real_change_label = CISNet.forward_pair, loop_module.change_label
+
+    def forward_pair(self, x1, x2):
+        seen_images.append((x1.detach().clone(), x2.detach().clone()))
+        return real_forward_pair(self, x1, x2)
+
+    def spy_change_label(z1, z2, *args, **kwargs):
+        label = real_change_label(z1, z2, *args, **kwargs)
+        seen_labels.append(label.clone())
+        return label
+
+    monkeypatch.setattr(CISNet, "forward_pair", forward_pair)
+    monkeypatch.setattr(loop_module, "change_label", spy_change_label)
+    rows = Trainer(tiny_config(data, tmp_path / "run", epochs=1, max_steps_per_epoch=2)).fit()
+    assert len(seen_images) == len(seen_labels) == 2
+    assert all(not torch.equal(x1, x2) for x1, x2 in seen_images)
+    assert all((label == 1).any() for label in seen_labels)
+    assert rows[0]["chg_loss"] > 0
 
 
 def test_no_change_branch_trains_plain_unet(data, tmp_path):

@@ -22,6 +22,7 @@ from glacierfront.evaluate import (
     nothing_evaluated,
     write_csv,
 )
+from glacierfront.evaluate_vector import FAR_APART_M
 from glacierfront.inference import load_backend
 from glacierfront.io.caffe import list_split
 
@@ -31,6 +32,12 @@ def evaluate(
         None, metavar="PRED", help="Predicted front lines (.gpkg/.shp/.geojson). Omit with --data."
     ),
     ref: Path | None = typer.Option(None, "--ref", help="Reference front lines, in any CRS (vector mode)."),
+    layer: str | None = typer.Option(
+        None, "--layer", help="Layer of PRED to read when it holds several (e.g. a GeoPackage's fronts)."
+    ),
+    ref_layer: str | None = typer.Option(
+        None, "--ref-layer", help="Layer of --ref to read when it holds several."
+    ),
     match: str | None = typer.Option(
         None,
         "--match",
@@ -96,7 +103,9 @@ def evaluate(
     """Measure the mean distance error (MDE) between predicted and reference calving fronts.
 
     \b
-    Vector mode: lines in any CRS, distances in metres, pooled over all scenes.
+    Vector mode: lines in any CRS, distances in ground metres, pooled over all scenes. PRED may be a
+    folder (predict's one file per scene: every vector file in it is read); a file with several layers
+    needs --layer.
     $ glacierfront evaluate pred.gpkg --ref reference.shp --match scene
     $ glacierfront evaluate pred.gpkg --ref front.geojson --match all --json
     CaFFe mode: run a model (or read saved masks) over a CaFFe split, scored as CaFFe does.
@@ -113,7 +122,15 @@ def evaluate(
         raise GlacierfrontError("--json and --csv both given: choose one output format")
     if data is not None:
         _refuse(
-            "with --data (CaFFe mode)", PRED=pred, **{"--ref": ref, "--match": match, "--spacing": spacing}
+            "with --data (CaFFe mode)",
+            PRED=pred,
+            **{
+                "--ref": ref,
+                "--match": match,
+                "--spacing": spacing,
+                "--layer": layer,
+                "--ref-layer": ref_layer,
+            },
         )
         if boundary:
             raise GlacierfrontError("--boundary is for vector mode; drop it with --data")
@@ -147,13 +164,22 @@ def evaluate(
             raise GlacierfrontError(
                 "give PRED and --ref REF (vector mode), or --data CAFFE_DIR (CaFFe mode); see --help"
             )
-        result = evaluate_vectors(pred, ref, match or "scene", spacing, boundary)
+        result = evaluate_vectors(pred, ref, match or "scene", spacing, boundary, layer, ref_layer)
     if as_json:
         typer.echo(json.dumps(result, indent=2, allow_nan=False))
     elif as_csv:
         write_csv(result, sys.stdout)
     else:
         _print_tables(result)
+    far = result.get("far_apart_scenes") or []
+    if far:
+        shown = ", ".join(far[:3]) + (f" and {len(far) - 3} more" if len(far) > 3 else "")
+        print(
+            f"glacierfront: warning: predicted and reference fronts of {shown} are over "
+            f"{FAR_APART_M / 1000:.0f} km apart: not a poor prediction but two different places; check the "
+            "layers' CRSs (and --match)",
+            file=sys.stderr,
+        )
     if (reason := nothing_evaluated(result)) is not None:
         raise GlacierfrontError(reason)
 

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import typer
 
+from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
 from glacierfront.model.export import (
     DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+    check_opset,
     export_checkpoint,
     export_onnx,
     restamp_onnx,
@@ -25,7 +29,10 @@ def export(
     output: Path = typer.Option(
         ..., "-o", "--output", help="ONNX file to write (.onnx), or .pt for an inference-only checkpoint."
     ),
-    opset: int = typer.Option(DEFAULT_OPSET, help="ONNX opset version (17 or newer)."),
+    opset: int = typer.Option(
+        DEFAULT_OPSET, help=f"ONNX opset version ({MIN_OPSET} to {MAX_OPSET}, what this torch can write)."
+    ),
+    overwrite: bool = opt.OVERWRITE,
     resolution_m: float | None = typer.Option(
         None,
         "--resolution-m",
@@ -57,7 +64,8 @@ def export(
     are dynamic, and the model's config, classes, normalisation, tile size, training scale and the
     checkpoint's sha256 go into the metadata. With -o NAME.pt the checkpoint is copied without optimiser
     and RNG state. Given an .onnx model and -o NAME.onnx, only the metadata is rewritten (e.g. to stamp
-    --resolution-m into an existing export); the graph is copied unchanged.
+    --resolution-m into an existing export); the graph is copied unchanged, and -o may be the model itself.
+    Any other existing -o is replaced only with --overwrite.
     """
     stamp = {**scale_metadata(resolution_m, resolution_range), **usage_metadata(sensors, band_names)}
     suffix = output.suffix.lower()
@@ -68,6 +76,10 @@ def export(
             f"-o {output}: is the checkpoint being exported; an inference-only copy would replace it and lose its "
             "training state: choose another output"
         )
+    in_place = output.exists() and output.resolve() == checkpoint.resolve()
+    if output.exists() and not overwrite and not in_place:
+        raise GlacierfrontError(f"-o {output}: exists; pass --overwrite to replace it")
+    check_opset(opset)
     if model_kind(checkpoint) == "onnx":
         if suffix != ".onnx":
             raise GlacierfrontError(

@@ -23,6 +23,10 @@ TILE = typer.Option(
     help="Largest tile in px (multiple of 32); shrinks to fit the scene. Default: the model's.",
 )
 OVERLAP = typer.Option(None, "--overlap", help="Tile overlap in px. Default: an eighth of the tile.")
+# rio's convention: an output that exists is replaced only when asked (checked before any work).
+OVERWRITE = typer.Option(
+    False, "--overwrite", help="Replace outputs that exist; without it they are refused."
+)
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
 TTA = typer.Option(
     False,

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
-from glacierfront.io.vectors import write_lines
-from glacierfront.outputs import plan_outputs
+from glacierfront.io.vectors import reproject_records, write_lines
+from glacierfront.outputs import output_crs, parse_format, plan_outputs
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, check_resolution, predict_scene
 
 
@@ -37,7 +37,10 @@ def predict(
         None, "--band", "-b", "--bidx", help="Band to use (1-based) in a multi-band file (rio: -b/--bidx)."
     ),
     bands: str | None = typer.Option(
-        None, "--bands", help="Bands reduced to one luminance channel, e.g. 1,2,3."
+        None,
+        "--mean-bands",
+        "--bands",
+        help="Bands averaged into one channel (luminance weights for 3), e.g. 1,2,3.",
     ),
     scaling: str = typer.Option(
         "auto",
@@ -50,6 +53,12 @@ def predict(
         help="Pixel spacing to process at: M metres, or native (the scene's own grid). Default: the "
         "model's training spacing (see glacierfront info), else native.",
     ),
+    nodata: float | None = typer.Option(
+        None,
+        "--nodata",
+        help="Pixel value that means no data, for files that do not declare it (e.g. 0 in CaFFe-style "
+        "scenes); it replaces the file's own nodata value.",
+    ),
     min_length: float = typer.Option(
         750.0, "--min-length", help="Drop front pieces of at most this length (m)."
     ),
@@ -60,7 +69,23 @@ def predict(
     quicklook: Path | None = typer.Option(
         None, "--quicklook", help="Write a quicklook PNG here (a folder for several)."
     ),
-    fmt: str = typer.Option("gpkg", "--format", help="Vector format in folder mode: gpkg, shp or geojson."),
+    fmt: str | None = typer.Option(
+        None,
+        "-f",
+        "--format",
+        help="Vector format: GPKG, ESRI Shapefile or GeoJSON (or gpkg, shp, geojson). Sets a folder's files "
+        "(default gpkg); with a file it must agree with -o's suffix.",
+    ),
+    layer: str | None = typer.Option(
+        None, "--layer", help="GeoPackage layer to write (default fronts); the file's other layers are kept."
+    ),
+    overwrite: bool = opt.OVERWRITE,
+    dst_crs: str | None = typer.Option(
+        None,
+        "--dst-crs",
+        help="Write lines in this CRS (e.g. EPSG:3413), so scenes in several CRSs fit one file. Default: "
+        "the scenes' CRS; GeoJSON: EPSG:4326 (RFC 7946).",
+    ),
     allow_pixel_coords: bool = typer.Option(
         False,
         "--allow-pixel-coords",
@@ -78,6 +103,9 @@ def predict(
     dropped). --tta averages 8 flips/rotations per tile (8x slower; on unseen glaciers it did not help). Lines carry scene, date, sensor, length_m, confidence and the
     model's name and checksum. A scene that fails is reported and skipped; the exit code is 1 if any did.
 
+    Outputs: an existing file is replaced only with --overwrite; a GeoPackage keeps its other layers. An
+    output that is one of the inputs is refused. Ctrl-C and SIGTERM remove partial outputs.
+
     Scale: the model only works near the pixel spacing it was trained at. Each scene is resampled to it
     (one line on stderr says so) unless --resolution says otherwise; a spacing outside the range the model
     states gets a warning, which --quiet does not hide.
@@ -92,6 +120,7 @@ def predict(
         scaling=scaling,
         allow_pixel_coords=allow_pixel_coords,
         resolution_m=check_resolution(resolution),
+        nodata=nodata,
         min_length_m=min_length,
         aoi=aoi,
         ocean_rule=ocean_rule,
@@ -100,8 +129,23 @@ def predict(
     if aoi is not None:
         from glacierfront.io.aoi import read_aoi
 
-        read_aoi(aoi)  # a wrong --aoi fails now, not after every scene's inference
-    plan = plan_outputs(scenes, output, zones, quicklook, fmt, inputs=[p for p in (aoi, model_file) if p])
+        aoi_crs, _ = read_aoi(aoi)  # a wrong --aoi fails now, not after every scene's inference
+        if aoi_crs is None and not allow_pixel_coords:
+            raise GlacierfrontError(
+                f"--aoi {aoi}: has no CRS, so it cannot be matched to the scenes; assign one "
+                "(e.g. ogr2ogr -a_srs EPSG:3413 fixed.gpkg aoi.gpkg)"
+            )
+    plan = plan_outputs(
+        scenes,
+        output,
+        zones,
+        quicklook,
+        parse_format(fmt),
+        inputs=[p for p in (aoi, model_file) if p],
+        overwrite=overwrite,
+        layer=layer,
+    )
+    target_crs = output_crs(scenes, plan, dst_crs)
     backend = load_backend(model_file, device, tta=tta)
     console.print(f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False)
     plan.make_folders()
@@ -133,19 +177,21 @@ def predict(
         for warning in result.warnings:
             print(f"{path.name}: {warning}", file=sys.stderr)
         if plan.folder:
-            typer.echo(
-                str(write_lines(plan.vector_for(result.scene), result.records(), result.crs, LINE_SCHEMA))
-            )
+            crs, records = _in_crs(result, target_crs)
+            typer.echo(str(write_lines(plan.vector_for(result.scene), records, crs, LINE_SCHEMA, plan.layer)))
     if not plan.folder and done:
-        crs = {str(r.crs) for r in done}
-        if len(crs) > 1:
-            raise GlacierfrontError(
-                f"-o {output}: scenes are in {len(crs)} different CRSs; one layer needs one CRS. Write to a folder"
-            )
-        records = [rec for r in done for rec in r.records()]
-        typer.echo(str(write_lines(plan.vector, records, done[0].crs, LINE_SCHEMA)))
+        written = [_in_crs(r, target_crs) for r in done]
+        records = [rec for _, recs in written for rec in recs]
+        typer.echo(str(write_lines(plan.vector, records, written[0][0], LINE_SCHEMA, plan.layer)))
     if failed:
         raise typer.Exit(1)
+
+
+def _in_crs(result: SceneResult, target_crs) -> tuple[object, list]:
+    """A scene's CRS and records, moved to ``target_crs`` when one is set (pixel coordinates stay)."""
+    if target_crs is None or result.crs is None:
+        return result.crs, result.records()
+    return target_crs, reproject_records(result.records(), result.crs, target_crs)
 
 
 def _run_one(path: Path, backend, options, plan, console: Console, quiet: bool) -> SceneResult:

@@ -22,7 +22,7 @@ def train(
         help="CaFFe-format folder (sar_images/, zones/, fronts/); repeat it to train on several together.",
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Run folder: last.pt, best.pt, config.json, metrics.csv."
+        None, "-o", "--out", help="Run folder: last.pt, best.pt, config.json, metrics.csv."
     ),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
     encoder: str = typer.Option("atto", help="ConvNeXt V2 size: atto, femto, pico, nano, tiny, base."),

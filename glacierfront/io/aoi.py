@@ -9,6 +9,10 @@ import numpy as np
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.raster import Scene
 
+# The placeholders GDAL's GeoPackage driver writes for a layer without a CRS (e.g. ogr2ogr from a .shp
+# without .prj): they look like CRSs but say nothing about where the polygons are.
+UNDEFINED_SRS = ('"Undefined geographic SRS"', '"Undefined cartesian SRS"')
+
 
 def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:
     """(CRS WKT or None, polygon geometries) of an AOI file; an unreadable file or one without polygons is an
@@ -21,6 +25,8 @@ def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:
             geoms = [dict(f.geometry) for f in src if f.geometry is not None]
     except (fiona.errors.FionaError, OSError) as err:
         raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
+    if src_crs is not None and any(name in src_crs for name in UNDEFINED_SRS):
+        src_crs = None  # a placeholder, not a CRS: treated as none, so the user is asked to set one
     geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
     if not geoms:
         raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
@@ -39,7 +45,12 @@ class AoiMask:
                 raise GlacierfrontError(
                     f"{aoi}: has no CRS; give the AOI a CRS so it can be matched to the scene"
                 )
-            geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
+            try:
+                geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
+            except Exception as err:  # rasterio and PROJ raise several types for coordinates they cannot move
+                raise GlacierfrontError(
+                    f"{aoi}: its polygons cannot be brought into the scene's CRS ({err}); check the AOI's CRS"
+                ) from None
         self.geoms = geoms
         self.width = scene.width
         self.transform = scene.resampled_transform

@@ -44,6 +44,10 @@ Validity
     A pixel is invalid where any chosen band is masked (``read_masks``: nodata value, alpha band or
     internal mask), where a value is NaN/inf, and outside the scene (read_window pads). Invalid pixels
     read as 0 in the image, so no NaN reaches the model.
+    ``nodata=V`` declares a nodata value the file lacks (CaFFe-style 0 borders): pixels equal to V in any
+    chosen band are invalid, in the statistics as in every read, and resampling treats them as GDAL treats
+    a file's own nodata. It replaces the file's own nodata value, if it has one (``scaling_note`` says so);
+    an alpha band or internal mask still counts.
 
 Resampling
     ``target_resolution`` (scene map units per pixel) puts read_window on a grid of about that spacing:
@@ -52,6 +56,19 @@ Resampling
     fractional source window with GDAL's nodata-aware bilinear resampling: a resampled pixel is valid
     where any valid source pixel contributes, and its value comes from valid source pixels only.
     ``Scene.resampled_transform`` maps grid pixels back to the map.
+
+Geographic scenes (``metric_grid=True``)
+    Degrees are not pixels a model can use: at 70 N a 0.001 degree pixel is 38 m wide and 111 m tall. With
+    ``metric_grid`` a scene in a geographic CRS is read on a grid of square pixels in metres instead: in
+    the WGS 84 UTM zone of the scene centre (UPS north/south beyond UTM's 80 S..84 N), through a GDAL
+    WarpedVRT with the same nodata-aware bilinear resampling, so read_window works as on any grid. UTM is
+    conformal and within 0.1 % of true scale for a few hundred km from its central meridian at any
+    latitude (polar stereographic EPSG:3413/3031 is 2-4 % off between 60 and 90 degrees), and its EPSG
+    code travels with the zone map. The spacing is ``target_resolution`` in metres, or without one the
+    scene's finer axis in metres at its centre latitude (nothing is lost along either axis). The grid is
+    the scene's footprint rounded to whole pixels, centred on it; grid pixels outside the footprint are
+    invalid. ``Scene.crs`` is then the grid's CRS and ``Scene.source_crs`` the file's, in which callers
+    should write their results.
 """
 
 from __future__ import annotations
@@ -65,8 +82,10 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from glacierfront.errors import GlacierfrontError
@@ -124,6 +143,42 @@ def band_weights(count: int) -> np.ndarray:
     return np.full(count, 1.0 / count)
 
 
+def local_metric_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 UTM zone of a point in degrees; UPS north or south beyond UTM's 80 S..84 N."""
+    if lat >= 84.0:
+        return CRS.from_epsg(32661)
+    if lat < -80.0:
+        return CRS.from_epsg(32761)
+    lon = (lon + 180.0) % 360.0 - 180.0
+    zone = min(int((lon + 180.0) // 6) + 1, 60)
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def grid_size(extent: float, spacing: float) -> int:
+    """Pixels of ``spacing`` across ``extent``: rounded to the nearest, so the grid is never short by most of
+    a pixel (80 px of 10 m at 23 m is 35 px, not 34)."""
+    return max(1, round(extent / spacing))
+
+
+def _degrees_to_metres(res_x: float, res_y: float, lat: float) -> tuple[float, float]:
+    """(x, y) metres of a (res_x, res_y) degree pixel at latitude ``lat`` (WGS 84 series)."""
+    phi = math.radians(lat)
+    m_per_deg_lat = 111_132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+    m_per_deg_lon = 111_412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
+    return res_x * abs(m_per_deg_lon), res_y * m_per_deg_lat
+
+
+def _check_nodata(path: Path, value: float, dtype: str) -> None:
+    kind = np.dtype(dtype).kind
+    if kind in "iu":
+        info = np.iinfo(dtype)
+        if not (float(value).is_integer() and info.min <= value <= info.max):
+            raise GlacierfrontError(
+                f"{path}: --nodata {value:g} cannot occur in its {dtype} values; give a value they can hold "
+                f"(a whole number in {info.min}..{info.max}), e.g. 0"
+            )
+
+
 def _parse_pair(path: Path, mapping: str, spec: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in mapping.partition(":")[2].split(","))
@@ -139,8 +194,9 @@ def _parse_pair(path: Path, mapping: str, spec: str) -> tuple[float, float]:
 class Scene:
     """An open raster scene: georeferencing, band choice, scaling, and windowed reads.
 
-    ``width``/``height``/``resolution`` describe the grid read_window works in (the resampled one when a
-    target resolution was asked for); ``source_*`` and ``transform`` describe the file itself.
+    ``width``/``height``/``resolution``/``crs``/``resampled_transform`` describe the grid read_window
+    works in (the resampled or metric one when asked for); ``source_*`` and ``transform`` describe the
+    file itself. ``resampled`` says whether the grid differs from the file's.
     """
 
     def __init__(
@@ -150,49 +206,91 @@ class Scene:
         indexes: tuple[int, ...],
         scaling: str,
         target_resolution: float | None,
+        nodata: float | None = None,
+        metric_grid: bool = False,
     ) -> None:
         self.path = path
         self.dataset = dataset
         self.indexes = indexes
         self.weights = band_weights(len(indexes))
+        self.source_crs: CRS | None = dataset.crs
         self.crs: CRS | None = dataset.crs
         self.transform: Affine = dataset.transform
         self.source_width: int = dataset.width
         self.source_height: int = dataset.height
         self.source_resolution: tuple[float, float] = tuple(dataset.res)
-        self.nodata: float | None = dataset.nodatavals[indexes[0] - 1]
         self.dtype: str = dataset.dtypes[indexes[0] - 1]
-        if target_resolution is None:
+        # nodata: the value taken as no data; nodata_override: the caller's, which replaces the file's.
+        self.file_nodata: float | None = dataset.nodatavals[indexes[0] - 1]
+        self.nodata_override = nodata
+        self.nodata: float | None = self.file_nodata if nodata is None else nodata
+        if nodata is not None:
+            _check_nodata(path, nodata, self.dtype)
+        if target_resolution is not None and not target_resolution > 0:
+            raise GlacierfrontError(f"{path}: target resolution must be positive, got {target_resolution}")
+        # Reads go to _reader: the file, or a WarpedVRT of it where GDAL must warp (a metric grid for a
+        # geographic scene) or must know the caller's nodata to resample around it.
+        self._reader: rasterio.io.DatasetReaderBase = dataset
+        self.reprojected = metric_grid and self.crs is not None and self.crs.is_geographic
+        if self.reprojected:
+            spacing = target_resolution or min(self._source_metres_per_pixel())
+            self.crs, self.resampled_transform, self.width, self.height = self._metric_grid(spacing)
+            self._reader = WarpedVRT(
+                dataset,
+                crs=self.crs,
+                transform=self.resampled_transform,
+                width=self.width,
+                height=self.height,
+                resampling=Resampling.bilinear,
+                add_alpha=True,  # grid pixels outside the scene's footprint: invalid
+                **({} if nodata is None else {"src_nodata": nodata}),
+            )
+            self.resolution: tuple[float, float] = (spacing, spacing)
+        elif target_resolution is None:
             self.width, self.height = self.source_width, self.source_height
         else:
-            if not target_resolution > 0:
-                raise GlacierfrontError(
-                    f"{path}: target resolution must be positive, got {target_resolution}"
-                )
             res_x, res_y = self.source_resolution
-            self.width = max(1, round(self.source_width * res_x / target_resolution))
-            self.height = max(1, round(self.source_height * res_y / target_resolution))
+            self.width = grid_size(self.source_width * res_x, target_resolution)
+            self.height = grid_size(self.source_height * res_y, target_resolution)
         # Output pixels per source pixel, per axis (x, y); exactly 1.0 without resampling.
         self.scale_factor: tuple[float, float] = (
             self.width / self.source_width,
             self.height / self.source_height,
         )
-        self.resampled_transform: Affine = self.transform @ Affine.scale(
-            1 / self.scale_factor[0], 1 / self.scale_factor[1]
-        )
-        self.resolution: tuple[float, float] = (
-            self.source_resolution[0] / self.scale_factor[0],
-            self.source_resolution[1] / self.scale_factor[1],
-        )
+        # Grid pixels per reader pixel: read_window's fractional windows when not (1, 1).
+        self._read_scale = (1.0, 1.0) if self.reprojected else self.scale_factor
+        if not self.reprojected:
+            self.resampled_transform: Affine = self.transform @ Affine.scale(
+                1 / self.scale_factor[0], 1 / self.scale_factor[1]
+            )
+            self.resolution = (
+                self.source_resolution[0] / self.scale_factor[0],
+                self.source_resolution[1] / self.scale_factor[1],
+            )
+            if nodata is not None and self._read_scale != (1.0, 1.0):
+                self._reader = WarpedVRT(dataset, src_nodata=nodata, nodata=nodata)
+        self.resampled: bool = self.reprojected or self.scale_factor != (1.0, 1.0)
         self.scaling = scaling
         self._sample: np.ndarray | None = None
         # conversion: None or "db"/"power" (applied before the linear map); scale_low/high: the values that
         # map to 0 and 1 after it; scaling_note: the whole mapping in one line, for logs.
         self.conversion: str | None = None
-        self.scale_low, self.scale_high, self.scaling_note = self._resolve_scaling(scaling)
+        try:
+            self.scale_low, self.scale_high, self.scaling_note = self._resolve_scaling(scaling)
+        except BaseException:
+            if self._reader is not dataset:
+                self._reader.close()
+            raise
+        if nodata is not None:
+            had = (
+                "" if self.file_nodata is None else f", replacing the file's own nodata {self.file_nodata:g}"
+            )
+            self.scaling_note = f"pixels of {nodata:g} are nodata (--nodata{had}); {self.scaling_note}"
 
     # -- lifetime -------------------------------------------------------------------------------------
     def close(self) -> None:
+        if self._reader is not self.dataset:
+            self._reader.close()
         self.dataset.close()
 
     def __enter__(self) -> Scene:
@@ -202,6 +300,11 @@ class Scene:
         self.close()
 
     # -- geometry -------------------------------------------------------------------------------------
+    def centre_lon_lat(self) -> tuple[float, float]:
+        """The scene centre in the file's geographic CRS (x, y): degrees of longitude and latitude."""
+        x, y = self.transform @ (self.source_width / 2, self.source_height / 2)
+        return x, y
+
     def metres_per_pixel(self) -> tuple[float, float] | None:
         """Approximate (x, y) pixel size in metres of the read grid; None for pixel-coordinate scenes.
 
@@ -212,13 +315,24 @@ class Scene:
             return None
         res_x, res_y = self.resolution
         if self.crs.is_geographic:
-            centre_lat = (self.transform @ (self.source_width / 2, self.source_height / 2))[1]
-            phi = math.radians(centre_lat)
-            m_per_deg_lat = 111_132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
-            m_per_deg_lon = 111_412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
-            return res_x * abs(m_per_deg_lon), res_y * m_per_deg_lat
+            return _degrees_to_metres(res_x, res_y, self.centre_lon_lat()[1])
         unit_m = self.crs.linear_units_factor[1]
         return res_x * unit_m, res_y * unit_m
+
+    def _source_metres_per_pixel(self) -> tuple[float, float]:
+        """(x, y) size in metres of the file's own pixels, for a geographic file."""
+        return _degrees_to_metres(*self.source_resolution, self.centre_lon_lat()[1])
+
+    def _metric_grid(self, spacing: float) -> tuple[CRS, Affine, int, int]:
+        """(CRS, transform, width, height) of square ``spacing`` m pixels over the scene's footprint."""
+        crs = local_metric_crs(*self.centre_lon_lat())
+        left, bottom, right, top = transform_bounds(
+            self.source_crs, crs, *self.dataset.bounds, densify_pts=21
+        )
+        width, height = grid_size(right - left, spacing), grid_size(top - bottom, spacing)
+        x0 = (left + right - width * spacing) / 2
+        y0 = (top + bottom + height * spacing) / 2
+        return crs, Affine(spacing, 0.0, x0, 0.0, -spacing, y0), width, height
 
     # -- scaling --------------------------------------------------------------------------------------
     def _valid_sample(self) -> np.ndarray:
@@ -229,7 +343,7 @@ class Scene:
             raw = self.dataset.read(self.indexes, out_shape=(len(self.indexes), *shape), out_dtype="float64")
             masks = self.dataset.read_masks(self.indexes, out_shape=(len(self.indexes), *shape))
             lum = np.tensordot(self.weights, raw, axes=1)
-            valid = np.all(masks > 0, axis=0) & np.isfinite(lum)
+            valid = self._valid(self.dataset, raw, masks) & np.isfinite(lum)
             if not valid.any():
                 raise GlacierfrontError(f"{self.path}: no valid pixels (all nodata or NaN); check the file")
             self._sample = lum[valid]
@@ -331,6 +445,30 @@ class Scene:
         )
 
     # -- reading --------------------------------------------------------------------------------------
+    def _valid(self, reader: rasterio.io.DatasetReaderBase, raw: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Valid pixels of a read of ``reader``: every chosen band unmasked and, with a nodata override, not
+        equal to it (then a mask that only stands for the file's own nodata value does not count)."""
+        if self.nodata_override is None:
+            return np.all(masks > 0, axis=0)
+        keep = [
+            k for k, b in enumerate(self.indexes) if MaskFlags.nodata not in reader.mask_flag_enums[b - 1]
+        ]
+        return np.all(masks[keep] > 0, axis=0) & np.all(raw != self.nodata_override, axis=0)
+
+    def _read(self, window: Window, shape: tuple[int, int], resampling: Resampling | None) -> tuple:
+        """(scaled float32 (h, w), valid bool (h, w)) of a reader window, resampled to ``shape`` if asked."""
+        kwargs = {}
+        if resampling is not None:
+            kwargs = dict(out_shape=(len(self.indexes), *shape), resampling=resampling)
+        raw = self._reader.read(self.indexes, window=window, out_dtype="float64", **kwargs)
+        masks = self._reader.read_masks(self.indexes, window=window, **kwargs)
+        lum = np.tensordot(self.weights, raw, axes=1)
+        ok = self._valid(self._reader, raw, masks) & np.isfinite(lum)
+        if self.conversion is not None:
+            lum = _CONVERT[self.conversion](lum)
+        scaled = np.clip((lum - self.scale_low) / (self.scale_high - self.scale_low), 0.0, 1.0)
+        return np.where(ok, scaled, 0.0).astype(np.float32), ok
+
     def read_window(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Read rows row0..row0+height, cols col0..col0+width of the read grid, any part outside the scene.
 
@@ -342,31 +480,28 @@ class Scene:
         c0, c1 = max(col0, 0), min(col0 + width, self.width)
         if r1 <= r0 or c1 <= c0:
             return image, valid
-        sx, sy = self.scale_factor
-        out_shape = (len(self.indexes), r1 - r0, c1 - c0)
+        sx, sy = self._read_scale
         if (sx, sy) == (1.0, 1.0):
-            window = Window(c0, r0, c1 - c0, r1 - r0)
-            raw = self.dataset.read(self.indexes, window=window, out_dtype="float64")
-            masks = self.dataset.read_masks(self.indexes, window=window)
+            window, resampling = Window(c0, r0, c1 - c0, r1 - r0), None
         else:
             # Fractional source window: GDAL reads the kernel margin beyond it, so a window equals the
             # same slice of a whole-grid read and tiles stitch without seams.
             window = Window(c0 / sx, r0 / sy, (c1 - c0) / sx, (r1 - r0) / sy)
-            bilinear = Resampling.bilinear
-            raw = self.dataset.read(
-                self.indexes, window=window, out_shape=out_shape, resampling=bilinear, out_dtype="float64"
-            )
-            masks = self.dataset.read_masks(
-                self.indexes, window=window, out_shape=out_shape, resampling=bilinear
-            )
-        lum = np.tensordot(self.weights, raw, axes=1)
-        ok = np.all(masks > 0, axis=0) & np.isfinite(lum)
-        if self.conversion is not None:
-            lum = _CONVERT[self.conversion](lum)
-        scaled = np.clip((lum - self.scale_low) / (self.scale_high - self.scale_low), 0.0, 1.0)
-        image[0, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = np.where(ok, scaled, 0.0)
+            resampling = Resampling.bilinear
+        scaled, ok = self._read(window, (r1 - r0, c1 - c0), resampling)
+        image[0, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = scaled
         valid[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = ok
         return image, valid
+
+    def read_decimated(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The whole read grid shrunk to (height, width) in one decimated read (nearest: GDAL uses the
+        file's overviews when it has them), scaled as read_window scales; for pictures, never the full grid.
+
+        Returns (image float32 (1, height, width), valid bool (height, width)).
+        """
+        window = Window(0, 0, self._reader.width, self._reader.height)
+        scaled, ok = self._read(window, (height, width), Resampling.nearest)
+        return scaled[None], ok
 
 
 def band_by_name(descriptions: Sequence[str | None], band_names: Sequence[str]) -> int | None:
@@ -424,12 +559,14 @@ def open_scene(
     allow_pixel_coords: bool = False,
     target_resolution: float | None = None,
     band_names: Sequence[str] | None = None,
+    nodata: float | None = None,
+    metric_grid: bool = False,
 ) -> Scene:
     """Open a raster scene for windowed reading; close it with ``close()`` or use it as a context manager.
 
-    See the module docstring for band choice, scaling modes, validity and resampling. ``band_names`` (a
-    model's ``band_names`` metadata): without --band/--bands, a multi-band file's band whose description
-    is one of these is read, and ``Scene.scaling_note`` says so.
+    See the module docstring for band choice, scaling modes, validity, resampling, ``nodata`` and
+    ``metric_grid``. ``band_names`` (a model's ``band_names`` metadata): without --band/--bands, a
+    multi-band file's band whose description is one of these is read, and ``Scene.scaling_note`` says so.
     """
     path = Path(path)
     if not path.exists():
@@ -453,7 +590,7 @@ def open_scene(
                 f"or pass --allow-pixel-coords to work in pixel coordinates"
             )
         indexes, band_note = _choose_bands(path, dataset.count, band, bands, dataset.descriptions, band_names)
-        scene = Scene(path, dataset, indexes, scaling, target_resolution)
+        scene = Scene(path, dataset, indexes, scaling, target_resolution, nodata, metric_grid)
         if band_note:
             scene.scaling_note = f"{band_note}; {scene.scaling_note}"
         if complex_values:

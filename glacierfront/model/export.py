@@ -14,6 +14,10 @@ from glacierfront.io.atomic import atomic_path
 from glacierfront.io.checksum import sha256_file
 
 DEFAULT_OPSET = 17
+MIN_OPSET = 17  # LayerNormalization
+# The highest opset torch's TorchScript exporter writes (torch.onnx._constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET;
+# a test keeps the two equal). Kept here so the CLI can check --opset without importing torch.
+MAX_OPSET = 20
 INPUT_NAME = "image"
 OUTPUT_NAME = "zone_logits"
 
@@ -73,6 +77,18 @@ def _stamped(meta: dict[str, Any], stamp: dict[str, Any] | None, source: str | P
     return meta
 
 
+def check_opset(opset: int) -> None:
+    """An opset the model can be written in: LayerNormalization needs 17; torch's exporter stops at its own."""
+    if opset < MIN_OPSET:
+        raise GlacierfrontError(
+            f"--opset {opset}: glacierfront needs opset {MIN_OPSET} or newer (LayerNormalization)"
+        )
+    if opset > MAX_OPSET:
+        raise GlacierfrontError(
+            f"--opset {opset}: the installed torch exports opsets up to {MAX_OPSET}; use {MIN_OPSET}..{MAX_OPSET}"
+        )
+
+
 def export_onnx(
     checkpoint: str | Path,
     output: str | Path,
@@ -89,8 +105,7 @@ def export_onnx(
 
     from glacierfront.model.checkpoint import load_checkpoint
 
-    if opset < 17:
-        raise GlacierfrontError(f"--opset {opset}: glacierfront needs opset 17 or newer (LayerNormalization)")
+    check_opset(opset)
     ckpt = load_checkpoint(checkpoint)
     meta = _stamped(ckpt.metadata, stamp, checkpoint)
     model = ckpt.build_model().float().eval()
