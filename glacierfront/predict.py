@@ -15,6 +15,7 @@ import rasterio
 import shapely
 from rasterio.warp import transform as warp_transform
 
+from glacierfront.attributes import LineAttributes, decimal_year
 from glacierfront.errors import GlacierfrontError
 from glacierfront.fronts import MIN_FRONT_LENGTH_M
 from glacierfront.fronts_banded import extract_front_banded
@@ -63,6 +64,8 @@ class PredictOptions:
     simplify_px: float = 0.5
     # Which ocean pieces stay ocean: "largest" (CaFFe) or "edge" (those reaching the edge of the data).
     ocean_rule: str = "largest"
+    # The glacier every line is filed under; None: the AOI polygon's glacier_id/name field, if any.
+    glacier_id: str | None = None
 
 
 @dataclass
@@ -84,6 +87,7 @@ class SceneResult:
     scale: ScaleChoice | None = None  # how the processing spacing was chosen, and what to tell the user
     scaling_note: str = ""  # how the values were mapped to the model's input (io.raster.Scene.scaling_note)
     grid_crs: Any = None  # CRS of the processed grid (and zone map): a metric one for a scene in degrees
+    line_attributes: list[dict[str, Any]] = field(default_factory=list)  # per line: glacier_id, quality
 
     def records(self) -> list[tuple[Any, dict[str, Any]]]:
         """(geometry, properties) per line, ready for ``io.vectors.write_lines``."""
@@ -92,25 +96,31 @@ class SceneResult:
                 line.geometry,
                 {
                     **self.attributes,
+                    **(self.line_attributes[i] if i < len(self.line_attributes) else {}),
                     # Pixel coordinates (no CRS) have no metres: the field stays empty rather than lie.
                     "length_m": None if self.crs is None else round(line.length_m, 2),
                     "confidence": round(line.confidence, 4),
                 },
             )
-            for line in self.lines
+            for i, line in enumerate(self.lines)
         ]
 
 
 # Field names of at most 10 characters, so a Shapefile (.dbf) keeps them whole.
+# The names glaciologists' front databases use for each are in README ("Fields of a front line").
 LINE_SCHEMA = {
     "scene": "str",
-    "date": "str",
+    "glacier_id": "str",  # --glacier-id, or the AOI polygon's glacier_id/name field
+    "date": "str",  # ISO date of the acquisition
+    "dec_year": "float",  # decimal year at noon of that date
     "sensor": "str",
+    "image_id": "str",  # the scene file's name without its suffix
+    "quality": "str",  # ok, or flags joined by +: see glacierfront.attributes
+    "length_m": "float",
+    "confidence": "float",
     "model": "str",
     "model_sha": "str",  # the model file's sha256
     "pixel_m": "float",  # pixel spacing the front was traced at; evaluate samples lines from it
-    "length_m": "float",
-    "confidence": "float",
 }
 
 
@@ -371,6 +381,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         min_length_px = PIXEL_MIN_LENGTH_PX if resolution_m is None else options.min_length_m / resolution_m
         lines: list[FrontLine] = []
         grid_lines: list[FrontLine] = []  # the lines in the grid's CRS (scene.crs)
+        line_attributes: list[dict[str, Any]] = []
         if valid_fraction == 0:
             # The same failure, and exit code, as a float scene that is all NaN (io.raster's statistics read).
             raise GlacierfrontError(f"{path}: no valid pixels (all nodata or NaN); check the file")
@@ -393,13 +404,25 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
                 unit_m=unit_m,
                 crs=scene.crs,  # ground lengths, whatever the projection's scale
             )
+            describe = LineAttributes(
+                valid,
+                scene.resampled_transform,
+                allowed.geoms if allowed is not None else None,
+                allowed.glacier_ids if allowed is not None else None,
+                options.glacier_id,
+            )
+            line_attributes = describe.for_lines(grid_lines)
             # A geographic scene was processed on a metric grid: its lines go back to the scene's CRS.
             lines = to_crs(grid_lines, scene.crs, scene.source_crs) if scene.reprojected else grid_lines
             if not lines:
                 warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
+        when = acquisition(path.stem, scene.dataset.tags())
         attributes = {
             "scene": path.stem,
-            **acquisition(path.stem, scene.dataset.tags()),
+            "glacier_id": options.glacier_id,
+            **when,
+            "dec_year": decimal_year(when["date"]),
+            "image_id": path.stem,
             "model": backend.path.name,
             "model_sha": backend.sha256,
             "pixel_m": None if resolution_m is None else round(resolution_m, 3),
@@ -433,4 +456,5 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             scale=scale,
             scaling_note=scene.scaling_note,
             grid_crs=scene.crs,
+            line_attributes=line_attributes,
         )

@@ -62,7 +62,15 @@ def predict(
     min_length: float = typer.Option(
         750.0, "--min-length", help="Drop front pieces of at most this length (m)."
     ),
-    aoi: Path | None = typer.Option(None, "--aoi", help="Polygon file: fronts only inside it (any CRS)."),
+    aoi: Path | None = typer.Option(
+        None,
+        "--aoi",
+        help="Polygon file: fronts only inside it (any CRS). A polygon's glacier_id or name field tags the "
+        "fronts inside it.",
+    ),
+    glacier_id: str | None = typer.Option(
+        None, "--glacier-id", help="Glacier id every front line is filed under (default: from --aoi)."
+    ),
     zones: Path | None = typer.Option(
         None, "--zones", help="Write the zone map GeoTIFF here (a folder for several)."
     ),
@@ -124,6 +132,7 @@ def predict(
         min_length_m=min_length,
         aoi=aoi,
         ocean_rule=ocean_rule,
+        glacier_id=glacier_id,
     )
     model_file = opt.model_path(model)
     if aoi is not None:

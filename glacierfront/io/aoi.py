@@ -14,23 +14,44 @@ from glacierfront.io.raster import Scene
 UNDEFINED_SRS = ('"Undefined geographic SRS"', '"Undefined cartesian SRS"')
 
 
+# Fields an AOI polygon may name its glacier in (any case); predict tags the fronts inside it with it.
+GLACIER_ID_FIELDS = ("glacier_id", "name")
+
+
 def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:
     """(CRS WKT or None, polygon geometries) of an AOI file; an unreadable file or one without polygons is an
     error. Called before any work, so a wrong --aoi fails fast."""
+    src_crs, polygons = read_aoi_polygons(aoi)
+    return src_crs, [geom for geom, _ in polygons]
+
+
+def read_aoi_polygons(aoi: Path) -> tuple[str | None, list[tuple[dict, str | None]]]:
+    """Like ``read_aoi``, with each polygon's glacier id (its ``glacier_id`` or ``name`` field, else None)."""
     import fiona
 
     try:
         with fiona.open(aoi) as src:
             src_crs = src.crs_wkt or None
-            geoms = [dict(f.geometry) for f in src if f.geometry is not None]
+            features = [
+                (dict(f.geometry), _glacier_id(dict(f.properties))) for f in src if f.geometry is not None
+            ]
     except (fiona.errors.FionaError, OSError) as err:
         raise GlacierfrontError(f"{aoi}: cannot read the AOI polygons ({err})") from None
     if src_crs is not None and any(name in src_crs for name in UNDEFINED_SRS):
         src_crs = None  # a placeholder, not a CRS: treated as none, so the user is asked to set one
-    geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
-    if not geoms:
+    polygons = [(g, gid) for g, gid in features if g["type"] in ("Polygon", "MultiPolygon")]
+    if not polygons:
         raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
-    return src_crs, geoms
+    return src_crs, polygons
+
+
+def _glacier_id(props: dict) -> str | None:
+    lower = {str(k).lower(): v for k, v in props.items()}
+    for field in GLACIER_ID_FIELDS:
+        value = lower.get(field)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
 
 
 class AoiMask:
@@ -39,7 +60,8 @@ class AoiMask:
     def __init__(self, aoi: Path, scene: Scene) -> None:
         from rasterio.warp import transform_geom
 
-        src_crs, geoms = read_aoi(aoi)
+        src_crs, polygons = read_aoi_polygons(aoi)
+        geoms = [geom for geom, _ in polygons]
         if scene.crs is not None:
             if src_crs is None:
                 raise GlacierfrontError(
@@ -52,6 +74,7 @@ class AoiMask:
                     f"{aoi}: its polygons cannot be brought into the scene's CRS ({err}); check the AOI's CRS"
                 ) from None
         self.geoms = geoms
+        self.glacier_ids = [gid for _, gid in polygons]  # per polygon, None where it names no glacier
         self.width = scene.width
         self.transform = scene.resampled_transform
 
