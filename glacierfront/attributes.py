@@ -26,11 +26,11 @@ LOW_CONFIDENCE = 0.75
 AOI_EDGE_PX = 1.5
 
 
-def decimal_year(date: str | None) -> float | None:
-    """'2013-09-08' -> 2013.686: the year plus the fraction of it elapsed at noon of that day."""
+def decimal_year(date: str | dt.date | None) -> float | None:
+    """'2013-09-08' (or a date) -> 2013.686: the year plus the fraction of it elapsed at noon of that day."""
     if not date:
         return None
-    day = dt.date.fromisoformat(date[:10])
+    day = date if isinstance(date, dt.date) else dt.date.fromisoformat(date[:10])
     start = dt.date(day.year, 1, 1)
     days = (dt.date(day.year + 1, 1, 1) - start).days
     return round(day.year + ((day - start).days + 0.5) / days, 5)

@@ -711,3 +711,11 @@ def test_the_same_scene_twice_is_refused_before_work(model, scene, tmp_path, cap
     again = tmp_path / "." / scene.name
     assert main(["predict", str(scene), str(again), "-m", str(model), "-o", str(out)]) == 1
     assert "given twice" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_missing_front_stays_on_stderr_with_quiet(model, tmp_path, capsys):
+    path = glacier_scene(tmp_path / "allice.tif", front_col=400)  # glacier to the right edge: no ocean
+    out = tmp_path / "f.gpkg"
+    assert main(["predict", str(path), "-o", str(out), "-m", str(model), "-q"]) == 0
+    assert "allice.tif: no calving front found" in capsys.readouterr().err
+    assert read_lines(out)[0] == []

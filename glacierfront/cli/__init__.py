@@ -15,6 +15,7 @@ from glacierfront.cli import export as export_cmd
 from glacierfront.cli import info as info_cmd
 from glacierfront.cli import models as models_cmd
 from glacierfront.cli import predict as predict_cmd
+from glacierfront.cli import series as series_cmd
 from glacierfront.cli import train as train_cmd
 from glacierfront.errors import GlacierfrontError
 
@@ -51,6 +52,7 @@ app.command("models")(models_cmd.models)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("crossval")(crossval_cmd.crossval)
 app.command("import-fronts")(data_cmd.import_fronts)
+app.command("series")(series_cmd.series)
 
 
 _STATE = {"terminated": False}

@@ -1,0 +1,678 @@
+"""Terminus positions from a series of fronts: the rectilinear box method and a centre-line variant.
+
+Box method (Moon & Joughin 2008): a polygon drawn along the glacier, long enough that every front crosses
+it. Each front splits the box; the area of the upstream (glacier) part, on the ellipsoid, divided by the
+box's mean width is the front's mean position along the box, measured from its upstream end. A front that
+moves d metres downstream everywhere across the box adds d x width to that area, so the position grows by
+d: positive change is advance.
+
+Which end is upstream is never guessed: it is a compass direction (N, ENE, ...) or bearing in degrees,
+from the box's own ``upstream`` field or the caller's ``upstream``, pointing from the front into the glacier.
+The box's axis is the long side of its minimum rotated rectangle (for a box less than 1.5 times as long as
+wide: the side nearest that direction), oriented towards it.
+
+Quality flags: ``ok`` (the front itself cuts the box from side to side), ``partial`` (it meets the box but
+leaves gaps: its pieces are joined in order across the box by straight segments and its ends carried
+straight across to the box's sides; an estimate, ``coverage`` says how much of the width the lines span),
+``fragment`` (it meets the box but spans less than ``MIN_COVERAGE`` of its width, or no upstream/downstream
+split can be made of it), ``miss`` (it does not meet the box). Only ``ok`` and ``partial`` have positions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiLineString, Point
+from shapely.ops import linemerge, split
+
+from glacierfront.attributes import decimal_year
+from glacierfront.errors import GlacierfrontError
+from glacierfront.series.equal_area import centre_lonlat, equal_area_crs, reproject
+from glacierfront.series.read import Front, Reference
+
+OK, PARTIAL, FRAGMENT, MISS = "ok", "partial", "fragment", "miss"
+QUALITIES = (OK, PARTIAL, FRAGMENT, MISS)
+# The columns of a series, in order (CSV header and JSON row keys).
+COLUMNS = (
+    "glacier_id",
+    "date",
+    "decimal_year",
+    "method",
+    "position_m",
+    "area_km2",
+    "change_km2",
+    "change_m",
+    "width_m",
+    "coverage",
+    "quality",
+    "sensor",
+    "image_id",
+    "source_quality",
+    "source",
+)
+_COMPASS = {
+    name: i * 22.5
+    for i, name in enumerate(
+        ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
+    )
+}
+# A direction more than this far from the box's long axis says nothing about which end is upstream.
+MAX_AXIS_ANGLE_DEG = 60.0
+# A box less than this many times as long as wide has no clear long axis.
+ELONGATED = 1.5
+# A front that does not cut the box gets an estimate (partial) only when its lines span at least this
+# fraction of the box's width; less is a fragment, without a position.
+MIN_COVERAGE = 0.2
+
+
+@dataclass
+class Row:
+    """One front's terminus position (one row of the output)."""
+
+    glacier_id: str
+    date: dt.date
+    method: str
+    quality: str
+    position_m: float | None = None  # from the box's upstream end (box) or the line's start (centre-line)
+    area_km2: float | None = None  # the box's upstream (glacier) part, on the ellipsoid
+    change_km2: float | None = None  # vs the glacier's reference date; + = advance
+    change_m: float | None = None  # vs the glacier's reference date; + = advance
+    width_m: float | None = None
+    coverage: float | None = None  # fraction of the box's width the front's own lines span
+    sensor: str | None = None
+    image_id: str | None = None
+    source_quality: str | None = None
+    source: str = ""
+
+    @property
+    def decimal_year(self) -> float:
+        return decimal_year(self.date)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as the CSV/JSON columns (``COLUMNS``), rounded: areas to 1 m^2, lengths to 1 cm."""
+        values = {
+            "glacier_id": self.glacier_id,
+            "date": self.date.isoformat(),
+            "decimal_year": round(self.decimal_year, 5),
+            "method": self.method,
+            "position_m": _round(self.position_m, 2),
+            "area_km2": _round(self.area_km2, 6),
+            "change_km2": _round(self.change_km2, 6),
+            "change_m": _round(self.change_m, 2),
+            "width_m": _round(self.width_m, 2),
+            "coverage": _round(self.coverage, 3),
+            "quality": self.quality,
+            "sensor": self.sensor,
+            "image_id": self.image_id,
+            "source_quality": self.source_quality,
+            "source": self.source,
+        }
+        return {k: values[k] for k in COLUMNS}
+
+
+@dataclass
+class Glacier:
+    """What a glacier's positions were measured against."""
+
+    glacier_id: str
+    method: str
+    upstream_bearing_deg: float  # the direction (true bearing at the centre) from the front into the glacier
+    width_m: float | None = None  # box: its area / length
+    length_m: float | None = None  # box: its long axis; centre-line: its ground length
+    area_km2: float | None = None  # box: its whole area on the ellipsoid
+    reference_date: dt.date | None = None  # the date change_* are measured from
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "glacier_id": self.glacier_id,
+            "method": self.method,
+            "upstream_bearing_deg": round(self.upstream_bearing_deg, 1),
+            "width_m": _round(self.width_m, 2),
+            "length_m": _round(self.length_m, 2),
+            "area_km2": _round(self.area_km2, 6),
+            "reference_date": self.reference_date.isoformat() if self.reference_date else None,
+        }
+
+
+@dataclass
+class Series:
+    """A series of terminus positions: rows sorted by glacier and date, and each glacier's reference."""
+
+    method: str
+    rows: list[Row]
+    glaciers: list[Glacier]
+    notes: list[str] = field(default_factory=list)  # fronts left out, and why
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "sign": "positive change = advance (the front moved downstream)",
+            "glaciers": [g.as_dict() for g in self.glaciers],
+            "rows": [r.as_dict() for r in self.rows],
+            "notes": list(self.notes),
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def parse_upstream(value: str | float | None) -> float | None:
+    """A direction into the glacier: a compass point (N, NE, ENE, ...) or a bearing in degrees clockwise
+    from north; the bearing in degrees, None for None."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        bearing = float(value)
+    else:
+        text = str(value).strip().upper()
+        if text in _COMPASS:
+            return _COMPASS[text]
+        try:
+            bearing = float(re.sub(r"\s*(DEG|°)$", "", text))
+        except ValueError:
+            raise GlacierfrontError(
+                f"upstream {value!r}: give a compass direction into the glacier (N, NE, E, ..., NNW) "
+                "or a bearing in degrees, e.g. --upstream E or --upstream 95"
+            ) from None
+    if not math.isfinite(bearing):
+        raise GlacierfrontError(f"upstream {value!r}: not a bearing; e.g. --upstream 95")
+    return bearing % 360.0
+
+
+def _compass_name(bearing: float) -> str:
+    name = min(_COMPASS, key=lambda k: abs((_COMPASS[k] - bearing + 180) % 360 - 180))
+    return f"{bearing:.0f} deg ({name})"
+
+
+def _unit(bearing: float) -> np.ndarray:
+    # In an azimuthal frame centred on the box, +y is true north at the centre.
+    rad = math.radians(bearing)
+    return np.array([math.sin(rad), math.cos(rad)])
+
+
+def _bearing_of(vector: np.ndarray) -> float:
+    return math.degrees(math.atan2(vector[0], vector[1])) % 360.0
+
+
+def _upstream_of(ref: Reference, default: float | None, what: str) -> float:
+    own = parse_upstream(ref.upstream) if ref.upstream is not None else None
+    bearing = own if own is not None else default
+    if bearing is None:
+        raise GlacierfrontError(
+            f"{what} {ref.glacier_id}: which end is upstream? Give --upstream with the compass direction "
+            "from the front into the glacier (e.g. --upstream E), or an 'upstream' field in the layer"
+        )
+    return bearing
+
+
+@dataclass
+class BoxFrame:
+    """A box in its equal-area frame: the polygon, the unit axis pointing upstream, the unit across
+    vector, the long-axis length and the mean width (area / length), in metres."""
+
+    glacier: Glacier
+    crs: Any
+    polygon: Any
+    axis: np.ndarray
+    across: np.ndarray
+    length_m: float
+    width_m: float
+    area_m2: float
+
+    def along(self, coords: np.ndarray) -> np.ndarray:
+        return np.asarray(coords)[:, :2] @ self.axis
+
+    def across_of(self, coords: np.ndarray) -> np.ndarray:
+        return np.asarray(coords)[:, :2] @ self.across
+
+
+def box_frame(box: Reference, upstream: float | str | None = None) -> BoxFrame:
+    """The box carried into an equal-area frame centred on it, with its axis oriented upstream."""
+    bearing = _upstream_of(box, parse_upstream(upstream), "box")
+    lon, lat = centre_lonlat(box.geometry, box.crs)
+    crs = equal_area_crs(lon, lat)
+    (polygon,) = reproject([box.geometry], box.crs, crs)
+    if not polygon.is_valid:
+        polygon = shapely.make_valid(polygon)
+    rect = np.asarray(polygon.minimum_rotated_rectangle.exterior.coords)[:4]
+    sides = [rect[1] - rect[0], rect[2] - rect[1]]
+    lengths = [float(np.hypot(*s)) for s in sides]
+    if min(lengths) <= 0:
+        raise GlacierfrontError(f"box {box.glacier_id}: has no area; draw a polygon along the glacier")
+    want = _unit(bearing)
+    units = [s / n for s, n in zip(sides, lengths)]
+    long = int(np.argmax(lengths))
+    if max(lengths) < ELONGATED * min(lengths):
+        long = int(np.argmax([abs(u @ want) for u in units]))
+    axis = units[long] * (1.0 if units[long] @ want >= 0 else -1.0)
+    angle = math.degrees(math.acos(min(1.0, abs(float(axis @ want)))))
+    if angle > MAX_AXIS_ANGLE_DEG:
+        raise GlacierfrontError(
+            f"box {box.glacier_id}: upstream {_compass_name(bearing)} runs across the box, whose axis "
+            f"points {_compass_name(_bearing_of(axis))} or {_compass_name(_bearing_of(-axis))}; "
+            "give the direction from the front into the glacier along the box"
+        )
+    length = lengths[long]
+    area = float(polygon.area)
+    glacier = Glacier(
+        glacier_id=box.glacier_id,
+        method="box",
+        upstream_bearing_deg=_bearing_of(axis),
+        width_m=area / length,
+        length_m=length,
+        area_km2=area / 1e6,
+    )
+    return BoxFrame(glacier, crs, polygon, axis, np.array([-axis[1], axis[0]]), length, area / length, area)
+
+
+def _line_parts(geom: Any) -> list[LineString]:
+    """The non-empty line pieces of any geometry (points and polygons dropped)."""
+    if geom is None or geom.is_empty:
+        return []
+    if geom.geom_type == "LineString":
+        return [geom] if geom.length > 0 else []
+    if geom.geom_type == "LinearRing":
+        return [LineString(geom.coords)]
+    if hasattr(geom, "geoms"):
+        return [part for g in geom.geoms for part in _line_parts(g)]
+    return []
+
+
+def _join(lines: Sequence[Any]) -> Any:
+    """Pieces of one front as one (Multi)LineString: pieces that share ends are merged."""
+    parts = [p for line in lines for p in _line_parts(line)]
+    if not parts:
+        return MultiLineString()
+    union = shapely.union_all(parts)
+    return linemerge(union) if union.geom_type == "MultiLineString" else union
+
+
+def _neighbours(pieces: list[Any]) -> list[set[int]]:
+    """For each piece of a split polygon, the pieces it shares an edge with (a stretch of the cutter).
+
+    The pieces come from one noded set of lines, so a shared edge has the same two vertices in both: edges
+    are compared by their end coordinates, which is linear in the vertex count (an overlay per pair of
+    pieces is not)."""
+    owners: dict[bytes, set[int]] = {}
+    for index, piece in enumerate(pieces):
+        for ring in (piece.exterior, *piece.interiors):
+            xy = np.asarray(ring.coords)[:, :2]
+            ends = np.stack([xy[:-1], xy[1:]], axis=1)  # (edges, 2 ends, x/y)
+            flip = (ends[:, 0, 0] > ends[:, 1, 0]) | (
+                (ends[:, 0, 0] == ends[:, 1, 0]) & (ends[:, 0, 1] > ends[:, 1, 1])
+            )
+            ends[flip] = ends[flip][:, ::-1]
+            for key in np.ascontiguousarray(ends.reshape(len(ends), 4)):
+                owners.setdefault(key.tobytes(), set()).add(index)
+    neighbours: list[set[int]] = [set() for _ in pieces]
+    for shared in owners.values():
+        for i in shared:
+            neighbours[i] |= shared - {i}
+    return neighbours
+
+
+def _upstream_area(frame: BoxFrame, cutter: Any) -> float | None:
+    """The area of the box's upstream part when ``cutter`` splits it into an upstream and a downstream
+    part, else None. Pieces are coloured by the parity of the front crossings from the upstream end:
+    across each stretch of front, glacier and sea alternate."""
+    try:
+        pieces = [p for p in split(frame.polygon, cutter).geoms if p.area > 0]
+    except Exception:  # shapely refuses some degenerate cutters; they cut nothing
+        return None
+    if len(pieces) < 2:
+        return None
+    coords = [np.asarray(p.exterior.coords) for p in pieces]
+    top = [float(frame.along(c).max()) for c in coords]
+    bottom = [float(frame.along(c).min()) for c in coords]
+    head = max(range(len(pieces)), key=lambda i: (top[i], pieces[i].area))
+    foot = min(range(len(pieces)), key=lambda i: (bottom[i], -pieces[i].area))
+    if head == foot:
+        return None
+    neighbours = _neighbours(pieces)
+    colour = {head: 0}
+    todo = [head]
+    while todo:
+        i = todo.pop()
+        for j in neighbours[i]:
+            if j not in colour:
+                colour[j] = 1 - colour[i]
+                todo.append(j)
+    if colour.get(foot) != 1:
+        return None
+    return float(sum(p.area for i, p in enumerate(pieces) if colour.get(i) == 0))
+
+
+def _coverage(frame: BoxFrame, inside: list[LineString]) -> float:
+    """The fraction of the box's extent across its axis that the front's lines inside it span."""
+    box_across = frame.across_of(np.asarray(frame.polygon.exterior.coords))
+    extent = float(box_across.max() - box_across.min())
+    spans = []
+    for part in inside:
+        a = frame.across_of(np.asarray(part.coords))
+        spans.extend(zip(np.minimum(a[:-1], a[1:]), np.maximum(a[:-1], a[1:])))
+    covered, reach = 0.0, -math.inf
+    for lo, hi in sorted(spans):
+        lo = max(lo, reach)
+        if hi > lo:
+            covered += hi - lo
+            reach = hi
+    return min(1.0, covered / extent) if extent > 0 else 0.0
+
+
+def _bridged(frame: BoxFrame, inside: list[LineString]) -> LineString:
+    """The pieces inside the box in order across it, joined by straight segments, with both ends carried
+    straight across the box (perpendicular to its axis) past its sides."""
+    ordered = sorted(inside, key=lambda p: float(frame.across_of(np.asarray(p.coords)).mean()))
+    chain = []
+    for part in ordered:
+        c = np.asarray(part.coords)[:, :2]
+        a = frame.across_of(c)
+        chain.append(c if a[0] <= a[-1] else c[::-1])
+    points = np.concatenate(chain)
+    reach = 2.0 * (frame.length_m + frame.width_m)
+    return LineString(
+        np.vstack([points[:1] - reach * frame.across, points, points[-1:] + reach * frame.across])
+    )
+
+
+def measure_in_box(frame: BoxFrame, front: Any) -> tuple[float | None, str, float | None]:
+    """(upstream area m^2 or None, quality flag, coverage) of a front (a line geometry in the frame)."""
+    front = _join([front])
+    inside = _line_parts(frame.polygon.intersection(front)) if not front.is_empty else []
+    if not inside:
+        return None, MISS, None
+    coverage = _coverage(frame, inside)
+    area = _upstream_area(frame, front)
+    if area is not None:
+        return area, OK, coverage
+    area = _upstream_area(frame, _bridged(frame, inside)) if coverage >= MIN_COVERAGE else None
+    if area is not None:
+        return area, PARTIAL, coverage
+    return None, FRAGMENT, coverage
+
+
+def _in_frame(front: Front, crs: Any) -> Any | None:
+    """The front's pieces joined in the frame ``crs``; None when PROJ cannot carry them there (a front on
+    the far side of the Earth)."""
+    moved = []
+    by_crs: dict[Any, list[Any]] = {}
+    for geom, src in front.pieces:
+        by_crs.setdefault(src, []).append(geom)
+    try:
+        for src, geoms in by_crs.items():
+            moved.extend(reproject(geoms, src, crs))
+    except GlacierfrontError:
+        return None
+    return _join(moved)
+
+
+def _assign(
+    fronts: Sequence[Front],
+    refs: Sequence[Reference],
+    meets: Callable[[int, int], bool],
+    notes: list[str],
+    what: str,
+) -> dict[int, list[int]]:
+    """Which fronts each reference (box or line) measures. A front goes to the reference of its glacier
+    id when one has it, else to every reference it meets; with a single reference, a front that names no
+    other glacier goes to it even if it misses. Fronts left out are told in ``notes``."""
+    ids = {ref.glacier_id.lower(): i for i, ref in enumerate(refs) if ref.named}
+    taken: dict[int, list[int]] = {i: [] for i in range(len(refs))}
+    left: list[Front] = []
+    for f, front in enumerate(fronts):
+        own = (front.glacier_id or "").lower()
+        if own in ids:
+            taken[ids[own]].append(f)
+            continue
+        hits = [r for r in range(len(refs)) if meets(f, r)]
+        if not hits and len(refs) == 1 and not (own and refs[0].named):
+            hits = [0]
+        if not hits:
+            left.append(front)
+        for r in hits:
+            taken[r].append(f)
+    if left:
+        example = left[0]
+        notes.append(
+            f"{len(left)} front(s) meet no {what} and name no glacier of one; left out (e.g. {example.date} from {example.source}"
+            f"{', glacier ' + example.glacier_id if example.glacier_id else ''})"
+        )
+    return taken
+
+
+def _missed(ref: Reference, fronts: list[Front], rows: list[Row], what: str) -> None:
+    missed = [(front, row) for front, row in zip(fronts, rows) if row.quality == MISS]
+    if len(missed) >= 2:
+        dates = ", ".join(f"{f.date} ({f.source})" for f, _ in missed[:3])
+        more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+        raise GlacierfrontError(
+            f"{what} {ref.glacier_id}: {len(missed)} of {len(fronts)} fronts miss it: {dates}{more}; "
+            f"draw it {'longer or wider' if what == 'box' else 'longer'} so that every front crosses it"
+        )
+
+
+def _changes(glacier: Glacier, rows: list[Row]) -> None:
+    """Changes vs the first date with an ``ok`` position (else the first with any position)."""
+    measured = [r for r in rows if r.position_m is not None]
+    reference = next((r for r in measured if r.quality == OK), measured[0] if measured else None)
+    if reference is None:
+        return
+    glacier.reference_date = reference.date
+    for row in measured:
+        row.change_m = row.position_m - reference.position_m
+        if row.area_km2 is not None and reference.area_km2 is not None:
+            row.change_km2 = row.area_km2 - reference.area_km2
+
+
+def _row(front: Front, glacier: Glacier, quality: str, **values: Any) -> Row:
+    return Row(
+        glacier_id=glacier.glacier_id,
+        date=front.date,
+        method=glacier.method,
+        quality=quality,
+        sensor=front.sensor,
+        image_id=front.image_id,
+        source_quality=front.source_quality,
+        source=front.source,
+        **values,
+    )
+
+
+def _say(report: Callable[[str], None] | None, text: str) -> None:
+    if report is not None:
+        report(text)
+
+
+def _summary(glacier: Glacier, rows: list[Row]) -> str:
+    counts = ", ".join(
+        f"{sum(r.quality == q for r in rows)} {q}" for q in QUALITIES if any(r.quality == q for r in rows)
+    )
+    size = f"width {glacier.width_m:.0f} m, " if glacier.width_m is not None else ""
+    last = next((r for r in reversed(rows) if r.change_m is not None), None)
+    change = f"; {last.change_m:+.1f} m by {last.date} vs {glacier.reference_date}" if last else ""
+    return (
+        f"{glacier.glacier_id}: {len(rows)} fronts ({counts}); {size}upstream "
+        f"{_compass_name(glacier.upstream_bearing_deg)}{change}"
+    )
+
+
+def box_series(
+    fronts: Sequence[Front],
+    boxes: Sequence[Reference],
+    upstream: float | str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Series:
+    """Terminus positions of ``fronts`` by the box method, per box (glacier). ``upstream``: the direction
+    from the front into the glacier for boxes without their own ``upstream`` field. ``report`` gets one
+    summary line per glacier."""
+    if not boxes:
+        raise GlacierfrontError("no box given: draw a polygon along the glacier")
+    if not fronts:
+        raise GlacierfrontError("no fronts given")
+    frames = [box_frame(box, upstream) for box in boxes]
+    moved: dict[tuple[int, int], Any] = {}
+
+    def in_frame(f: int, b: int) -> Any:
+        if (f, b) not in moved:
+            moved[f, b] = _in_frame(fronts[f], frames[b].crs)
+        return moved[f, b]
+
+    def meets(f: int, b: int) -> bool:
+        geom = in_frame(f, b)
+        return geom is not None and not geom.is_empty and frames[b].polygon.intersects(geom)
+
+    notes: list[str] = []
+    taken = _assign(fronts, boxes, meets, notes, "box")
+    rows: list[Row] = []
+    for b, (box, frame) in enumerate(zip(boxes, frames)):
+        mine = [fronts[f] for f in taken[b]]
+        box_rows = []
+        for f in taken[b]:
+            geom = in_frame(f, b)
+            if geom is None:
+                raise GlacierfrontError(
+                    f"{fronts[f].source}: its lines cannot be carried to box {box.glacier_id}'s frame; "
+                    "are they really in the layer's declared CRS?"
+                )
+            area, quality, coverage = measure_in_box(frame, geom)
+            position = None if area is None else area / frame.width_m
+            box_rows.append(
+                _row(
+                    fronts[f],
+                    frame.glacier,
+                    quality,
+                    position_m=position,
+                    area_km2=None if area is None else area / 1e6,
+                    width_m=frame.width_m,
+                    coverage=coverage,
+                )
+            )
+        _missed(box, mine, box_rows, "box")
+        _changes(frame.glacier, box_rows)
+        if box_rows:
+            _say(report, _summary(frame.glacier, box_rows))
+        else:
+            notes.append(f"box {box.glacier_id}: no front meets it")
+        rows.extend(box_rows)
+    if not rows:
+        raise GlacierfrontError("no front meets any box; are the boxes drawn where the fronts are?")
+    for note in notes:
+        _say(report, f"note: {note}")
+    rows.sort(key=lambda r: (r.glacier_id.lower(), r.date, r.source))
+    return Series("box", rows, [f.glacier for f in frames], notes)
+
+
+@dataclass
+class LineFrame:
+    """A centre-line in its equal-area frame, oriented from its upstream end."""
+
+    glacier: Glacier
+    crs: Any
+    line: LineString
+
+
+def line_frame(ref: Reference, upstream: float | str | None = None) -> LineFrame:
+    """The centre-line in an equal-area frame centred on it, starting at its upstream end: its first
+    vertex, or with an upstream direction (the line's own field or ``upstream``), the end that lies
+    further that way."""
+    own = parse_upstream(ref.upstream) if ref.upstream is not None else None
+    bearing = own if own is not None else parse_upstream(upstream)
+    lon, lat = centre_lonlat(ref.geometry, ref.crs)
+    crs = equal_area_crs(lon, lat)
+    (line,) = reproject([ref.geometry], ref.crs, crs)
+    coords = np.asarray(line.coords)[:, :2]
+    if bearing is not None and (coords[-1] - coords[0]) @ _unit(bearing) > 0:
+        line = LineString(coords[::-1])
+        coords = coords[::-1]
+    if line.length <= 0:
+        raise GlacierfrontError(f"centre-line {ref.glacier_id}: has no length; draw it along the glacier")
+    glacier = Glacier(
+        glacier_id=ref.glacier_id,
+        method="centreline",
+        upstream_bearing_deg=_bearing_of(coords[0] - coords[-1]),
+        length_m=float(line.length),
+    )
+    return LineFrame(glacier, crs, line)
+
+
+def measure_on_line(frame: LineFrame, front: Any) -> tuple[float | None, str]:
+    """(position along the line in metres or None, quality) of a front (a line geometry in the frame).
+
+    With an odd number of crossings the position is the length of glacier along the line from its start
+    (1 crossing: the distance to it; 3: d1 + d3 - d2), ``ok``; an even number is ``partial`` and gives
+    the first crossing; none is ``miss``."""
+    hits = frame.line.intersection(front)
+    points: list[Any] = []
+    for geom in getattr(hits, "geoms", [hits]):
+        if geom.is_empty:
+            continue
+        points.append(geom if geom.geom_type == "Point" else geom.centroid)
+    distances = sorted({round(frame.line.project(Point(p.x, p.y)), 6) for p in points})
+    if not distances:
+        return None, MISS
+    if len(distances) % 2 == 0:
+        return distances[0], PARTIAL
+    return float(
+        distances[0] + sum(distances[i + 1] - distances[i] for i in range(1, len(distances) - 1, 2))
+    ), OK
+
+
+def centreline_series(
+    fronts: Sequence[Front],
+    lines: Sequence[Reference],
+    upstream: float | str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Series:
+    """Terminus positions of ``fronts`` along centre-lines: where each front crosses its glacier's line,
+    as the distance (ground metres) from the line's upstream end; change_m + = advance."""
+    if not lines:
+        raise GlacierfrontError("no centre-line given: draw a line along the glacier")
+    if not fronts:
+        raise GlacierfrontError("no fronts given")
+    frames = [line_frame(line, upstream) for line in lines]
+    moved: dict[tuple[int, int], Any] = {}
+
+    def in_frame(f: int, b: int) -> Any:
+        if (f, b) not in moved:
+            moved[f, b] = _in_frame(fronts[f], frames[b].crs)
+        return moved[f, b]
+
+    def meets(f: int, b: int) -> bool:
+        geom = in_frame(f, b)
+        return geom is not None and not geom.is_empty and frames[b].line.intersects(geom)
+
+    notes: list[str] = []
+    taken = _assign(fronts, lines, meets, notes, "centre-line")
+    rows: list[Row] = []
+    for b, (ref, frame) in enumerate(zip(lines, frames)):
+        line_rows = []
+        for f in taken[b]:
+            geom = in_frame(f, b)
+            if geom is None:
+                raise GlacierfrontError(
+                    f"{fronts[f].source}: its lines cannot be carried to centre-line {ref.glacier_id}'s "
+                    "frame; are they really in the layer's declared CRS?"
+                )
+            position, quality = measure_on_line(frame, geom)
+            line_rows.append(_row(fronts[f], frame.glacier, quality, position_m=position))
+        _missed(ref, [fronts[f] for f in taken[b]], line_rows, "centre-line")
+        _changes(frame.glacier, line_rows)
+        if line_rows:
+            _say(report, _summary(frame.glacier, line_rows))
+        else:
+            notes.append(f"centre-line {ref.glacier_id}: no front crosses it")
+        rows.extend(line_rows)
+    if not rows:
+        raise GlacierfrontError("no front meets any centre-line; are they drawn where the fronts are?")
+    for note in notes:
+        _say(report, f"note: {note}")
+    rows.sort(key=lambda r: (r.glacier_id.lower(), r.date, r.source))
+    return Series("centreline", rows, [f.glacier for f in frames], notes)

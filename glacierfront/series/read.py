@@ -1,0 +1,334 @@
+"""Reading a series: front lines with their dates from files or folders, and the boxes or centre-lines.
+
+A front line's fields are looked up by any case and by the names the front databases use (CALFIN,
+TermPicks, MEaSUREs, and predict's own): see the ``*_FIELDS`` tuples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fiona
+from shapely.geometry import shape
+
+from glacierfront.errors import GlacierfrontError
+from glacierfront.io.acquisition import acquisition
+from glacierfront.io.caffe import parse_caffe_name
+from glacierfront.io.vectors import DEFAULT_LAYER, read_lines
+
+# The files a folder of fronts is searched for (recursively; hidden files and folders are skipped).
+FRONT_SUFFIXES = (".gpkg", ".shp", ".geojson")
+DATE_FIELDS = ("date", "acq_date", "acquisition_date", "image_date")
+GLACIER_FIELDS = ("glacier_id", "glacierid", "glac_id", "glacier")
+BOX_ID_FIELDS = (*GLACIER_FIELDS, "name")
+SENSOR_FIELDS = ("sensor", "satellite", "platform", "mission")
+IMAGE_FIELDS = ("image_id", "imageid", "scene", "image")
+QUALITY_FIELDS = ("quality", "quality_flag", "qualflag", "qual_flag")
+UPSTREAM_FIELDS = ("upstream",)
+_DATE = re.compile(r"^\s*((?:19|20)\d\d)[-/]?([01]\d)[-/]?([0-3]\d)(?:$|[T\s_])")
+
+
+@dataclass
+class Front:
+    """One front: the lines of one glacier, date and image (or file), joined. ``pieces`` are (geometry,
+    CRS) pairs, each in the CRS of the file it came from."""
+
+    date: dt.date
+    pieces: list[tuple[Any, Any]]
+    sources: list[str]
+    glacier_id: str | None = None
+    sensor: str | None = None
+    image_id: str | None = None
+    source_quality: str | None = None
+
+    @property
+    def source(self) -> str:
+        return ";".join(self.sources)
+
+
+@dataclass
+class Reference:
+    """A box (polygon) or centre-line (line) of one glacier, in ``crs``. ``upstream`` is the box's own
+    direction into the glacier (a compass point or bearing) when its layer has an ``upstream`` field;
+    ``named`` says whether ``glacier_id`` came from a field (not made up from the file name)."""
+
+    glacier_id: str
+    geometry: Any
+    crs: Any
+    upstream: str | None = None
+    named: bool = True
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def find_front_files(paths: Sequence[str | Path], exclude: Iterable[str | Path] = ()) -> list[Path]:
+    """The vector files named by ``paths``: files as given, folders searched recursively for .gpkg, .shp
+    and .geojson files (hidden ones skipped), the ``exclude`` files left out. Each file is listed once."""
+    skip = {os.path.realpath(p) for p in exclude}
+    found: list[Path] = []
+    seen: set[str] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise GlacierfrontError(f"{path}: no such file or folder")
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in FRONT_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files = [p for p in files if os.path.realpath(p) not in skip]
+            if not files:
+                raise GlacierfrontError(f"{path}: a folder without front files (.gpkg, .shp, .geojson)")
+        else:
+            files = [path]
+        for file in files:
+            key = os.path.realpath(file)
+            if key not in seen:
+                seen.add(key)
+                found.append(file)
+    return found
+
+
+def _field(props: dict[str, Any], names: Sequence[str]) -> Any:
+    """The first non-empty value of a field named like one of ``names`` (any case)."""
+    lowered = {str(k).lower(): v for k, v in props.items()}
+    for name in names:
+        value = lowered.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if str(value).strip():
+            return value
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip() or None
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A date from a field value: a date or datetime, or text such as 2013-09-08, 20130908,
+    2013/09/08 or 2013-09-08T10:22:00; None when it is none of these."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    match = _DATE.match(str(value))
+    if match is None:
+        return None
+    try:
+        return dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def _front_layer(path: Path, layer: str | None) -> str | None:
+    """The layer to read: ``layer``, else predict's ``fronts`` layer of a GeoPackage that holds several."""
+    if layer is not None or path.suffix.lower() != ".gpkg":
+        return layer
+    try:
+        layers = list(fiona.listlayers(path))
+    except Exception:
+        return None  # read_lines says what is wrong with the file
+    return DEFAULT_LAYER if len(layers) > 1 and DEFAULT_LAYER in layers else None
+
+
+def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """The lines of one vector file as dicts (geometry, date, glacier_id, sensor, image_id,
+    source_quality, source) and the file's CRS. A line's date is its date field, else the YYYYMMDD or
+    YYYY-MM-DD in the file name; a line without either is an error naming the file."""
+    path = Path(path)
+    try:
+        records, crs = read_lines(path, layer=_front_layer(path, layer))
+    except GlacierfrontError as err:
+        if "--boundary" in str(err):
+            raise GlacierfrontError(
+                f"{path}: holds polygons, not front lines; give line layers as fronts (the box goes in --box)"
+            ) from None
+        raise
+    if crs is None and records:
+        raise GlacierfrontError(f"{path}: its layer has no CRS; set one (e.g. ogr2ogr -a_srs EPSG:3413)")
+    named = acquisition(path.stem)
+    try:
+        named_glacier = parse_caffe_name(path.stem).glacier
+    except GlacierfrontError:
+        named_glacier = None
+    name_date = dt.date.fromisoformat(named["date"]) if named["date"] else None
+    lines = []
+    for index, (geom, props) in enumerate(records):
+        value = _field(props, DATE_FIELDS)
+        date = parse_date(value) if value is not None else None
+        if value is not None and date is None:
+            raise GlacierfrontError(
+                f"{path}: line {index} has date {str(value)!r}, which is not a date; write YYYY-MM-DD"
+            )
+        date = date or name_date
+        if date is None:
+            raise GlacierfrontError(
+                f"{path}: line {index} has no date; give it a 'date' field (YYYY-MM-DD) "
+                "or put YYYYMMDD or YYYY-MM-DD in the file name"
+            )
+        lines.append(
+            {
+                "geometry": geom,
+                "date": date,
+                "glacier_id": _text(_field(props, GLACIER_FIELDS)) or named_glacier,
+                "sensor": _text(_field(props, SENSOR_FIELDS)) or named["sensor"],
+                "image_id": _text(_field(props, IMAGE_FIELDS)),
+                "source_quality": _text(_field(props, QUALITY_FIELDS)),
+                "source": str(path),
+            }
+        )
+    return lines, crs
+
+
+def read_fronts(
+    paths: Sequence[str | Path], layer: str | None = None, exclude: Iterable[str | Path] = ()
+) -> list[Front]:
+    """Fronts from vector files or folders (see ``find_front_files``), in any CRS, sorted by date.
+
+    The lines of one glacier, date and image id (or, without an image id, one file) are the pieces of one
+    front and are joined into one ``Front``.
+    """
+    groups: dict[tuple[str, dt.date, str], Front] = {}
+    for path in find_front_files(paths, exclude):
+        lines, crs = read_front_lines(path, layer)
+        for line in lines:
+            glacier = (line["glacier_id"] or "").lower()
+            key = (glacier, line["date"], line["image_id"] or f"file:{os.path.realpath(path)}")
+            front = groups.get(key)
+            if front is None:
+                front = groups[key] = Front(
+                    date=line["date"],
+                    pieces=[],
+                    sources=[],
+                    glacier_id=line["glacier_id"],
+                    sensor=line["sensor"],
+                    image_id=line["image_id"],
+                    source_quality=line["source_quality"],
+                )
+            front.pieces.append((line["geometry"], crs))
+            if line["source"] not in front.sources:
+                front.sources.append(line["source"])
+    return sorted(groups.values(), key=lambda f: (f.date, f.glacier_id or "", f.source, f.image_id or ""))
+
+
+def _one_layer(path: Path, layer: str | None, flag: str) -> str:
+    try:
+        layers = list(fiona.listlayers(path))
+    except Exception as err:
+        raise GlacierfrontError(f"{flag} {path}: not a readable vector layer ({_first_line(err)})") from None
+    if layer is not None:
+        if layer not in layers:
+            raise GlacierfrontError(f"{flag} {path}: no layer {layer!r}; it holds {', '.join(layers)}")
+        return layer
+    if len(layers) > 1:
+        raise GlacierfrontError(
+            f"{flag} {path}: holds {len(layers)} layers ({', '.join(layers)}); choose one with {flag}-layer"
+        )
+    return layers[0]
+
+
+def _read_features(path: Path, layer: str | None, flag: str) -> tuple[list[tuple[Any, dict]], Any]:
+    if not path.exists():
+        raise GlacierfrontError(f"{flag} {path}: no such file")
+    if path.is_dir():
+        raise GlacierfrontError(f"{flag} {path}: a folder; give one vector file (.gpkg, .shp, .geojson)")
+    name = _one_layer(path, layer, flag)
+    try:
+        with fiona.open(path, layer=name) as src:
+            crs = src.crs_wkt or None
+            features = [(shape(f.geometry), dict(f.properties)) for f in src if f.geometry is not None]
+    except Exception as err:
+        raise GlacierfrontError(f"{flag} {path}: not a readable vector layer ({_first_line(err)})") from None
+    if features and crs is None:
+        raise GlacierfrontError(
+            f"{flag} {path}: its layer has no CRS; set one (e.g. ogr2ogr -a_srs EPSG:3413)"
+        )
+    return features, crs
+
+
+def _references(path: Path, features: list[tuple[Any, dict]], crs: Any, flag: str) -> list[Reference]:
+    refs = []
+    for index, (geom, props) in enumerate(features):
+        glacier = _text(_field(props, BOX_ID_FIELDS))
+        refs.append(
+            Reference(
+                glacier_id=glacier or (path.stem if len(features) == 1 else f"{path.stem}-{index + 1}"),
+                geometry=geom,
+                crs=crs,
+                upstream=_text(_field(props, UPSTREAM_FIELDS)),
+                named=glacier is not None,
+                source=str(path),
+            )
+        )
+    ids = [r.glacier_id.lower() for r in refs]
+    if dup := next((r.glacier_id for r, i in zip(refs, ids) if ids.count(i) > 1), None):
+        raise GlacierfrontError(f"{flag} {path}: several features have glacier id {dup!r}; give each its own")
+    return refs
+
+
+def read_boxes(path: str | Path, layer: str | None = None) -> list[Reference]:
+    """The box polygons of a vector file (any CRS), one per glacier: glacier id from a glacier_id,
+    glacier or name field (else the file name). A box must be one valid polygon."""
+    path = Path(path)
+    features, crs = _read_features(path, layer, "--box")
+    boxes = []
+    for geom, props in features:
+        if geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1:
+            geom = geom.geoms[0]
+        if geom.geom_type != "Polygon":
+            raise GlacierfrontError(
+                f"--box {path}: holds a {geom.geom_type}; a box is one polygon drawn along the glacier"
+            )
+        if not geom.is_valid:
+            raise GlacierfrontError(f"--box {path}: a box is not a valid polygon ({_why_invalid(geom)})")
+        boxes.append((geom, props))
+    if not boxes:
+        raise GlacierfrontError(f"--box {path}: holds no polygon; draw a box along the glacier")
+    return _references(path, boxes, crs, "--box")
+
+
+def read_centrelines(path: str | Path, layer: str | None = None) -> list[Reference]:
+    """The centre-lines of a vector file (any CRS), one per glacier, each a single line drawn from the
+    glacier (upstream) towards the sea unless an upstream direction says otherwise."""
+    from shapely.ops import linemerge
+
+    path = Path(path)
+    features, crs = _read_features(path, layer, "--centreline")
+    lines = []
+    for geom, props in features:
+        if geom.geom_type == "MultiLineString":
+            geom = linemerge(geom)
+        if geom.geom_type != "LineString":
+            raise GlacierfrontError(
+                f"--centreline {path}: holds a {geom.geom_type}; a centre-line is one unbroken line"
+            )
+        lines.append((geom, props))
+    if not lines:
+        raise GlacierfrontError(f"--centreline {path}: holds no line; draw one along the glacier")
+    return _references(path, lines, crs, "--centreline")
+
+
+def _why_invalid(geom: Any) -> str:
+    from shapely.validation import explain_validity
+
+    return explain_validity(geom)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
