@@ -518,6 +518,34 @@ def box_series(
     if not fronts:
         raise GlacierfrontError("no fronts given")
     frames = [box_frame(box, upstream) for box in boxes]
+
+    def measure(front: Front, frame: BoxFrame, geom: Any) -> Row:
+        area, quality, coverage = measure_in_box(frame, geom)
+        return _row(
+            front,
+            frame.glacier,
+            quality,
+            position_m=None if area is None else area / frame.width_m,
+            area_km2=None if area is None else area / 1e6,
+            width_m=frame.width_m,
+            coverage=coverage,
+        )
+
+    return _series("box", "box", fronts, boxes, frames, lambda frame: frame.polygon, measure, report)
+
+
+def _series(
+    method: str,
+    what: str,
+    fronts: Sequence[Front],
+    refs: Sequence[Reference],
+    frames: Sequence[Any],
+    shape_of: Callable[[Any], Any],
+    measure: Callable[[Front, Any, Any], Row],
+    report: Callable[[str], None] | None,
+) -> Series:
+    """The part box and centre-line series share: carry each front into each reference's equal-area frame
+    (once), give fronts to references (``_assign``), measure them there, flag misses and compute changes."""
     moved: dict[tuple[int, int], Any] = {}
 
     def in_frame(f: int, b: int) -> Any:
@@ -527,47 +555,34 @@ def box_series(
 
     def meets(f: int, b: int) -> bool:
         geom = in_frame(f, b)
-        return geom is not None and not geom.is_empty and frames[b].polygon.intersects(geom)
+        return geom is not None and not geom.is_empty and shape_of(frames[b]).intersects(geom)
 
     notes: list[str] = []
-    taken = _assign(fronts, boxes, meets, notes, "box")
+    taken = _assign(fronts, refs, meets, notes, what)
     rows: list[Row] = []
-    for b, (box, frame) in enumerate(zip(boxes, frames)):
-        mine = [fronts[f] for f in taken[b]]
-        box_rows = []
+    for b, (ref, frame) in enumerate(zip(refs, frames)):
+        ref_rows = []
         for f in taken[b]:
             geom = in_frame(f, b)
             if geom is None:
                 raise GlacierfrontError(
-                    f"{fronts[f].source}: its lines cannot be carried to box {box.glacier_id}'s frame; "
+                    f"{fronts[f].source}: its lines cannot be carried to {what} {ref.glacier_id}'s frame; "
                     "are they really in the layer's declared CRS?"
                 )
-            area, quality, coverage = measure_in_box(frame, geom)
-            position = None if area is None else area / frame.width_m
-            box_rows.append(
-                _row(
-                    fronts[f],
-                    frame.glacier,
-                    quality,
-                    position_m=position,
-                    area_km2=None if area is None else area / 1e6,
-                    width_m=frame.width_m,
-                    coverage=coverage,
-                )
-            )
-        _missed(box, mine, box_rows, "box")
-        _changes(frame.glacier, box_rows)
-        if box_rows:
-            _say(report, _summary(frame.glacier, box_rows))
+            ref_rows.append(measure(fronts[f], frame, geom))
+        _missed(ref, [fronts[f] for f in taken[b]], ref_rows, what)
+        _changes(frame.glacier, ref_rows)
+        if ref_rows:
+            _say(report, _summary(frame.glacier, ref_rows))
         else:
-            notes.append(f"box {box.glacier_id}: no front meets it")
-        rows.extend(box_rows)
+            notes.append(f"{what} {ref.glacier_id}: no front meets it")
+        rows.extend(ref_rows)
     if not rows:
-        raise GlacierfrontError("no front meets any box; are the boxes drawn where the fronts are?")
+        raise GlacierfrontError(f"no front meets any {what}; are they drawn where the fronts are?")
     for note in notes:
         _say(report, f"note: {note}")
     rows.sort(key=lambda r: (r.glacier_id.lower(), r.date, r.source))
-    return Series("box", rows, [f.glacier for f in frames], notes)
+    return Series(method, rows, [f.glacier for f in frames], notes)
 
 
 @dataclass
@@ -638,41 +653,11 @@ def centreline_series(
     if not fronts:
         raise GlacierfrontError("no fronts given")
     frames = [line_frame(line, upstream) for line in lines]
-    moved: dict[tuple[int, int], Any] = {}
 
-    def in_frame(f: int, b: int) -> Any:
-        if (f, b) not in moved:
-            moved[f, b] = _in_frame(fronts[f], frames[b].crs)
-        return moved[f, b]
+    def measure(front: Front, frame: LineFrame, geom: Any) -> Row:
+        position, quality = measure_on_line(frame, geom)
+        return _row(front, frame.glacier, quality, position_m=position)
 
-    def meets(f: int, b: int) -> bool:
-        geom = in_frame(f, b)
-        return geom is not None and not geom.is_empty and frames[b].line.intersects(geom)
-
-    notes: list[str] = []
-    taken = _assign(fronts, lines, meets, notes, "centre-line")
-    rows: list[Row] = []
-    for b, (ref, frame) in enumerate(zip(lines, frames)):
-        line_rows = []
-        for f in taken[b]:
-            geom = in_frame(f, b)
-            if geom is None:
-                raise GlacierfrontError(
-                    f"{fronts[f].source}: its lines cannot be carried to centre-line {ref.glacier_id}'s "
-                    "frame; are they really in the layer's declared CRS?"
-                )
-            position, quality = measure_on_line(frame, geom)
-            line_rows.append(_row(fronts[f], frame.glacier, quality, position_m=position))
-        _missed(ref, [fronts[f] for f in taken[b]], line_rows, "centre-line")
-        _changes(frame.glacier, line_rows)
-        if line_rows:
-            _say(report, _summary(frame.glacier, line_rows))
-        else:
-            notes.append(f"centre-line {ref.glacier_id}: no front crosses it")
-        rows.extend(line_rows)
-    if not rows:
-        raise GlacierfrontError("no front meets any centre-line; are they drawn where the fronts are?")
-    for note in notes:
-        _say(report, f"note: {note}")
-    rows.sort(key=lambda r: (r.glacier_id.lower(), r.date, r.source))
-    return Series("centreline", rows, [f.glacier for f in frames], notes)
+    return _series(
+        "centreline", "centre-line", fronts, lines, frames, lambda frame: frame.line, measure, report
+    )
