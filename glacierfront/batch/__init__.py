@@ -1,0 +1,57 @@
+"""Many scenes at once: in this process, or on a Dask cluster (``pip install glacierfront[dask]``).
+
+    from glacierfront.batch import BatchOptions, predict_many
+    for outcome in predict_many(paths, "models/cisnet-atto-caffe256.onnx", BatchOptions(plan=plan), client):
+        print(outcome.scene, outcome.status, outcome.error)
+
+Without a client the scenes run one after another here and Dask is never imported. With a
+``distributed.Client`` each scene is a task; every worker loads the model once (checking its sha256 against
+the client's) and writes the scene's outputs itself, each file atomically. See docs/batch.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from glacierfront.batch.job import BatchOptions, SceneOutcome
+from glacierfront.batch.sources import SceneSource, scene_source
+from glacierfront.predict import PredictOptions
+
+__all__ = ["BatchOptions", "SceneOutcome", "SceneSource", "predict_many", "scene_source"]
+
+
+def predict_many(
+    paths: Iterable[str | Path | SceneSource],
+    model: str | Path,
+    options: BatchOptions | PredictOptions | None = None,
+    client: Any = None,
+) -> Iterator[SceneOutcome]:
+    """Predict every scene of ``paths`` (local files or GDAL URLs) with the model file ``model``.
+
+    Yields one ``SceneOutcome`` per scene as it finishes: with a client in completion order, else in input
+    order (``outcome.index`` is the position in ``paths``). A scene that fails is retried when another
+    attempt may help (``BatchOptions.retries``) and then yielded as failed: it never stops the others. A
+    model that cannot be loaded raises ``GlacierfrontError``. ``options``: a ``BatchOptions``, or just the
+    ``PredictOptions`` (nothing is written then: the lines come back in ``outcome.records``).
+    """
+    from glacierfront.batch.worker import cached_backend, model_ref, run_scene
+
+    if not isinstance(options, BatchOptions):
+        options = BatchOptions(predict=options or PredictOptions())
+    sources = [p if isinstance(p, SceneSource) else scene_source(p) for p in paths]
+    ref = model_ref(model, options.device, options.tta, options.threads)
+    if client is not None:
+        from glacierfront.batch.dask_run import run_on_client
+
+        yield from run_on_client(sources, ref, options, client)
+        return
+    backend = cached_backend(ref)
+    for index, source in enumerate(sources):
+        for attempt in range(1, options.retries + 2):
+            outcome = run_scene(source, index, backend, options)
+            outcome.attempts = attempt
+            if not (outcome.failed and outcome.retryable):
+                break
+        yield outcome

@@ -1,0 +1,200 @@
+"""One scene's run, the same in-process and on a Dask worker: the cached model, the scene, its outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rasterio.errors import RasterioError
+
+from glacierfront.batch.job import BatchOptions, SceneOutcome
+from glacierfront.batch.manifest import outputs_of
+from glacierfront.batch.sources import SceneSource, read_failure, readable
+from glacierfront.errors import GlacierfrontError
+from glacierfront.inference import Backend, load_backend
+from glacierfront.io.checksum import sha256_file
+from glacierfront.io.vectors import reproject_records, write_lines
+from glacierfront.outputs import OutputPlan
+from glacierfront.predict import LINE_SCHEMA, SceneResult, predict_scene
+
+# Models loaded in this process, by (sha256, device, tta, threads): a worker loads a model once.
+_BACKENDS: dict[tuple[str, str, bool, int | None], Backend] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as a worker finds it: its path (on a file system the workers share) and the sha256 the
+    client read, which the worker checks once before it uses the file."""
+
+    path: str
+    sha256: str
+    device: str = "auto"
+    tta: bool = False
+    threads: int | None = None
+
+
+def model_ref(
+    path: str | Path, device: str = "auto", tta: bool = False, threads: int | None = None
+) -> ModelRef:
+    path = Path(path)
+    try:
+        digest = sha256_file(path)
+    except FileNotFoundError:
+        raise GlacierfrontError(f"{path}: model file not found") from None
+    except OSError as err:
+        raise GlacierfrontError(f"{path}: cannot read the model ({err.strerror})") from None
+    return ModelRef(os.path.abspath(path), digest, device, tta, threads)
+
+
+def cached_backend(ref: ModelRef) -> Backend:
+    """This process's backend for ``ref``, loaded (and its checksum verified) on first use."""
+    key = (ref.sha256, ref.device, ref.tta, ref.threads)
+    with _LOCK:
+        backend = _BACKENDS.get(key)
+        if backend is None:
+            with _onnx_threads(ref.threads):
+                backend = load_backend(ref.path, ref.device, tta=ref.tta)
+            if backend.sha256 != ref.sha256:
+                raise GlacierfrontError(
+                    f"{ref.path}: on this worker its sha256 is {backend.sha256[:12]}..., not the "
+                    f"{ref.sha256[:12]}... the client read: give every worker the same model file"
+                )
+            if ref.threads and backend.name == "torch":
+                import torch
+
+                torch.set_num_threads(ref.threads)
+            _BACKENDS[key] = backend
+    return backend
+
+
+@contextlib.contextmanager
+def _onnx_threads(threads: int | None) -> Iterator[None]:
+    """ONNX Runtime sessions created in the block use ``threads`` intra-op threads (one inter-op thread).
+
+    ``inference.load_backend`` takes no thread count, and ONNX Runtime's default (every physical core per
+    session) over-subscribes the cores when several workers share a machine; so for the length of a load
+    the session options it creates are given the count. Runs under ``_LOCK``. To go once ``load_backend``
+    takes ``threads``.
+    """
+    if not threads:
+        yield
+        return
+    import onnxruntime as ort
+
+    original = ort.SessionOptions
+
+    def session_options() -> Any:
+        options = original()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        return options
+
+    ort.SessionOptions = session_options
+    try:
+        yield
+    finally:
+        ort.SessionOptions = original
+
+
+def records_in(result: SceneResult, target_crs: Any) -> tuple[Any, list]:
+    """A scene's CRS and records, moved to ``target_crs`` when one is set (pixel coordinates stay)."""
+    if target_crs is None or result.crs is None:
+        return result.crs, result.records()
+    return target_crs, reproject_records(result.records(), result.crs, target_crs)
+
+
+def summary(result: SceneResult) -> str:
+    total = sum(line.length_m for line in result.lines)
+    length = f"{total:.0f} px (pixel coordinates)" if result.crs is None else f"{total / 1000:.2f} km"
+    return (
+        f"{len(result.lines)} front line(s), {length}, "
+        f"{result.shape[1]} x {result.shape[0]} px in {result.seconds:.1f} s"
+    )
+
+
+def scene_message(source: SceneSource, err: BaseException, local: Path | None = None) -> str:
+    """A failure as one line that names the scene as given (never the temporary VRT of a URL)."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    if local is not None and str(local) != source.uri:
+        message = message.replace(str(local), source.uri)
+    if source.name not in message and source.uri not in message:
+        message = f"{source.uri}: {message}"
+    return message
+
+
+def run_scene(
+    source: SceneSource, index: int, backend: Backend, options: BatchOptions, worker: str = "local"
+) -> SceneOutcome:
+    """Predict one scene and write its outputs as ``options.plan`` says; a failure becomes a failed outcome
+    (``retryable`` unless it is a ``GlacierfrontError``), never an exception."""
+    started = time.perf_counter()
+    outcome = SceneOutcome(source.uri, source.stem, index, "failed", worker=worker)
+    plan = options.plan
+    local = None
+    try:
+        with readable(source) as local:
+            zones = plan.zones_for(source.stem) if plan is not None else None
+            quicklook = plan.quicklook_for(source.stem) if plan is not None else None
+            result = predict_scene(local, backend, options.predict, zones, quicklook)
+            crs, records = records_in(result, options.target_crs)
+            if plan is not None and plan.folder:
+                vector = write_lines(plan.vector_for(source.stem), records, crs, LINE_SCHEMA, plan.layer)
+                outcome.written.append(str(vector))
+            else:
+                outcome.records, outcome.crs = records, crs
+            outcome.written += [str(p) for p in (zones, quicklook) if p is not None]
+    except GlacierfrontError as err:
+        outcome.error = scene_message(source, err, local)
+    except RasterioError as err:
+        # A damaged file (e.g. cut mid-data), or a read over the network that failed.
+        outcome.error = scene_message(source, read_failure(source, err), local)
+        outcome.retryable = True
+    except Exception as err:  # out of memory, an I/O error, a bug: this scene fails, the batch goes on
+        outcome.error = scene_message(source, f"{type(err).__name__}: {err}", local)
+        outcome.retryable = True
+    else:
+        outcome.status = "ok" if result.lines else "no_front"
+        outcome.lines = len(result.lines)
+        scale = result.scale
+        if scale is not None and scale.warning and scale.warn_once:
+            outcome.run_warning = scale.warning
+        outcome.warnings = list(result.warnings)
+        if scale is not None and scale.note:
+            outcome.notes.append(scale.note)
+        if result.scaling_note:
+            outcome.notes.append(f"input {result.scaling_note}")
+        outcome.summary = summary(result)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def remove_partial_outputs(plan: OutputPlan, stems: set[str]) -> None:
+    """Remove what interrupted writes of these scenes left in the output folders, once nothing writes there.
+
+    A worker killed mid-write leaves its temporary file or folder, never a half output: ``io.atomic`` and
+    ``io.vectors.write_lines`` write beside the target as ``.<name>.<random>`` and then rename.
+    """
+    names: dict[Path, set[str]] = {}
+    for stem in stems:
+        for target in outputs_of(plan, stem):
+            names.setdefault(target.parent, set()).add(target.name)
+    for folder, wanted in names.items():
+        try:
+            entries = [e for e in os.listdir(folder) if e.startswith(".")]
+        except OSError:
+            continue
+        for entry in entries:
+            if any(entry.startswith(f".{name}.") for name in wanted):
+                leftover = folder / entry
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
