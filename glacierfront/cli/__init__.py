@@ -12,6 +12,7 @@ from glacierfront.cli import crossval as crossval_cmd
 from glacierfront.cli import data as data_cmd
 from glacierfront.cli import evaluate as evaluate_cmd
 from glacierfront.cli import export as export_cmd
+from glacierfront.cli import finetune as finetune_cmd
 from glacierfront.cli import info as info_cmd
 from glacierfront.cli import models as models_cmd
 from glacierfront.cli import predict as predict_cmd
@@ -51,6 +52,7 @@ app.command("info")(info_cmd.info)
 app.command("models")(models_cmd.models)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("crossval")(crossval_cmd.crossval)
+app.command("finetune")(finetune_cmd.finetune)
 app.command("import-fronts")(data_cmd.import_fronts)
 app.command("series")(series_cmd.series)
 

@@ -12,6 +12,8 @@ from glacierfront.io.checksum import sha256_file, verify_listed_checksum
 from glacierfront.model.export import read_onnx_metadata
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+# What a fine-tuned model was adapted from and on what (glacierfront finetune): shown as rows of their own.
+FINETUNE_KEYS = ("finetuned_from", "finetuned_on")
 
 
 def read_scale(metadata: dict[str, Any], source: str) -> tuple[float | None, tuple[float, float] | None]:
@@ -105,6 +107,7 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         "training_data": meta.pop("training_data", None),
         "sensors": meta.pop("sensors", None),
         "band_names": meta.pop("band_names", None),
+        **{key: meta.pop(key) for key in FINETUNE_KEYS if key in meta},
         **extra,
         "metadata": meta,
     }

@@ -56,6 +56,10 @@ class TrainConfig:
     # validation: MDE in pixels of the image grid with CaFFe's pixel-mode minimum front length
     val_min_length_px: float = 2.0
     val_metres: bool = False  # full CaFFe: MDE in metres and the 750 m rule, from each name's resolution
+    # Fine-tuning on a handful of images, none to spare: validate on the training images themselves (best.pt is
+    # then the best fit of them), every val_every epochs and after the last (an epoch is then only a few steps).
+    val_on_train: bool = False
+    val_every: int = 1
     seed: int = 0
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +73,8 @@ class TrainConfig:
             raise GlacierfrontError(f"--patch {self.patch}: must be a multiple of 32")
         if self.batch_size < 1 or self.epochs < 1:
             raise GlacierfrontError("--batch-size and --epochs must be at least 1")
+        if self.val_every < 1:
+            raise GlacierfrontError(f"val_every must be at least 1, got {self.val_every}")
         if not 0 < self.lr_min <= self.lr_max:
             raise GlacierfrontError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min}, {self.lr_max}")
         if self.scale_aug is not None:

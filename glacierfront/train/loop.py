@@ -70,9 +70,13 @@ class Trainer:
         np.random.seed(config.seed)
 
         items = list(list_split(config.data, config.split, config.glaciers))
-        self.train_items, self.val_items = split_train_val(
-            items, config.val_fraction, config.seed, config.val_glaciers
-        )
+        if config.val_on_train:
+            self.train_items = sorted(items, key=lambda item: item.name)
+            self.val_items = list(self.train_items)
+        else:
+            self.train_items, self.val_items = split_train_val(
+                items, config.val_fraction, config.seed, config.val_glaciers
+            )
         if not self.val_items:
             # Without validation, mIoU never improves: patience would stop the run and best.pt never be written.
             raise GlacierfrontError(
@@ -296,7 +300,7 @@ class Trainer:
         )
         row.update(samples_per_s=samples * (dist.get_world_size() if self.distributed else 1) / seconds)
         row["seconds"] = seconds
-        if self.main:
+        if self.main and self._validating():
             row.update(
                 validate(
                     self.model,
@@ -308,12 +312,17 @@ class Trainer:
                 )
             )
             self._keep_best(row)
+        if self.main:
             self._log(row)
         if self.distributed:
             flag = torch.tensor([self.since_best], device=self.device)
             dist.broadcast(flag, 0)
             self.since_best = int(flag.item())
         return row
+
+    def _validating(self) -> bool:
+        """Whether the epoch just completed is validated (and checkpointed): every ``val_every`` and the last."""
+        return self.epoch % self.cfg.val_every == 0 or self.epoch >= self.cfg.epochs
 
     def _step(self, x1, z1, x2, z2) -> tuple[float, dict[str, float]]:
         fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
