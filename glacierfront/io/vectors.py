@@ -194,13 +194,7 @@ def _read_file(path: Path, boundary: bool, layer: str | None) -> tuple[list[tupl
         raise GlacierfrontError(
             f"{path}: holds {len(layers)} layers ({', '.join(layers)}); choose one with --layer"
         )
-    name = layer if layer in layers else layers[0]
-    try:
-        with fiona.open(path, layer=name) as src:
-            crs_wkt = src.crs_wkt or None
-            records = [(shape(f.geometry), dict(f.properties)) for f in src if f.geometry is not None]
-    except Exception as err:
-        raise GlacierfrontError(f"{path}: not a readable vector layer ({_first_line(err)})") from None
+    records, crs_wkt = read_features(path, layer if layer in layers else layers[0])
     lines = []
     for geom, props in records:
         kind = geom.geom_type
@@ -215,6 +209,19 @@ def _read_file(path: Path, boundary: bool, layer: str | None) -> tuple[list[tupl
         else:
             raise GlacierfrontError(f"{path}: holds {kind} geometries; calving fronts must be lines")
     return lines, crs_wkt
+
+
+def read_features(path: Path, layer: str, name: str | None = None) -> tuple[list[tuple[Any, dict]], Any]:
+    """(shapely geometry, properties) of every feature of ``layer`` in ``path`` that has a geometry, and the
+    layer's CRS WKT (None without one); an unreadable layer is a one-line error naming ``name`` (default: the
+    path)."""
+    try:
+        with fiona.open(path, layer=layer) as src:
+            crs_wkt = src.crs_wkt or None
+            records = [(shape(f.geometry), dict(f.properties)) for f in src if f.geometry is not None]
+    except Exception as err:
+        raise GlacierfrontError(f"{name or path}: not a readable vector layer ({_first_line(err)})") from None
+    return records, crs_wkt
 
 
 def _first_line(err: Exception) -> str:

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import fiona
-from shapely.geometry import shape
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.caffe import parse_caffe_name
-from glacierfront.io.vectors import DEFAULT_LAYER, read_lines
+from glacierfront.io.vectors import DEFAULT_LAYER, read_features, read_lines
 
 # The files a folder of fronts is searched for (recursively; hidden files and folders are skipped).
 FRONT_SUFFIXES = (".gpkg", ".shp", ".geojson")
@@ -247,13 +246,7 @@ def _read_features(path: Path, layer: str | None, flag: str) -> tuple[list[tuple
         raise GlacierfrontError(f"{flag} {path}: no such file")
     if path.is_dir():
         raise GlacierfrontError(f"{flag} {path}: a folder; give one vector file (.gpkg, .shp, .geojson)")
-    name = _one_layer(path, layer, flag)
-    try:
-        with fiona.open(path, layer=name) as src:
-            crs = src.crs_wkt or None
-            features = [(shape(f.geometry), dict(f.properties)) for f in src if f.geometry is not None]
-    except Exception as err:
-        raise GlacierfrontError(f"{flag} {path}: not a readable vector layer ({_first_line(err)})") from None
+    features, crs = read_features(path, _one_layer(path, layer, flag), f"{flag} {path}")
     if features and crs is None:
         raise GlacierfrontError(
             f"{flag} {path}: its layer has no CRS; set one (e.g. ogr2ogr -a_srs EPSG:3413)"
