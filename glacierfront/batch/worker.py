@@ -20,9 +20,9 @@ from glacierfront.batch.sources import SceneSource, read_failure, readable
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import Backend, load_backend
 from glacierfront.io.checksum import sha256_file
-from glacierfront.io.vectors import reproject_records, write_lines
+from glacierfront.io.vectors import write_lines
 from glacierfront.outputs import OutputPlan
-from glacierfront.predict import LINE_SCHEMA, SceneResult, predict_scene
+from glacierfront.predict import LINE_SCHEMA, predict_scene
 
 # Models loaded in this process, by (sha256, device, tta, threads): a worker loads a model once.
 _BACKENDS: dict[tuple[str, str, bool, int | None], Backend] = {}
@@ -104,22 +104,6 @@ def _onnx_threads(threads: int | None) -> Iterator[None]:
         ort.SessionOptions = original
 
 
-def records_in(result: SceneResult, target_crs: Any) -> tuple[Any, list]:
-    """A scene's CRS and records, moved to ``target_crs`` when one is set (pixel coordinates stay)."""
-    if target_crs is None or result.crs is None:
-        return result.crs, result.records()
-    return target_crs, reproject_records(result.records(), result.crs, target_crs)
-
-
-def summary(result: SceneResult) -> str:
-    total = sum(line.length_m for line in result.lines)
-    length = f"{total:.0f} px (pixel coordinates)" if result.crs is None else f"{total / 1000:.2f} km"
-    return (
-        f"{len(result.lines)} front line(s), {length}, "
-        f"{result.shape[1]} x {result.shape[0]} px in {result.seconds:.1f} s"
-    )
-
-
 def scene_message(source: SceneSource, err: BaseException, local: Path | None = None) -> str:
     """A failure as one line that names the scene as given (never the temporary VRT of a URL)."""
     message = " ".join(str(err).split()) or type(err).__name__
@@ -144,7 +128,7 @@ def run_scene(
             zones = plan.zones_for(source.stem) if plan is not None else None
             quicklook = plan.quicklook_for(source.stem) if plan is not None else None
             result = predict_scene(local, backend, options.predict, zones, quicklook)
-            crs, records = records_in(result, options.target_crs)
+            crs, records = result.records_in(options.target_crs)
             if plan is not None and plan.folder:
                 vector = write_lines(plan.vector_for(source.stem), records, crs, LINE_SCHEMA, plan.layer)
                 outcome.written.append(str(vector))
@@ -171,7 +155,7 @@ def run_scene(
             outcome.notes.append(scale.note)
         if result.scaling_note:
             outcome.notes.append(f"input {result.scaling_note}")
-        outcome.summary = summary(result)
+        outcome.summary = result.summary()
     outcome.seconds = time.perf_counter() - started
     return outcome
 

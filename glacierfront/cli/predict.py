@@ -33,7 +33,7 @@ from glacierfront.batch.worker import model_ref, remove_partial_outputs, scene_m
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
-from glacierfront.io.vectors import reproject_records, write_lines
+from glacierfront.io.vectors import write_lines
 from glacierfront.outputs import output_crs, parse_format, plan_outputs
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, check_resolution, predict_scene
 
@@ -313,13 +313,13 @@ def _predict_here(todo, backend, options, plan, target_crs, retries, log, consol
         for warning in result.warnings:
             print(f"{source.name}: {warning}", file=sys.stderr)
         if plan.folder:
-            crs, records = _in_crs(result, target_crs)
+            crs, records = result.records_in(target_crs)
             typer.echo(str(write_lines(plan.vector_for(result.scene), records, crs, LINE_SCHEMA, plan.layer)))
         status = "ok" if result.lines else "no_front"
         record(SceneOutcome(source.uri, source.stem, index, status, len(result.lines),
                             time.perf_counter() - started, "local"))  # fmt: skip
     if not plan.folder and done:
-        written = [_in_crs(r, target_crs) for r in done]
+        written = [r.records_in(target_crs) for r in done]
         records = [rec for _, recs in written for rec in recs]
         typer.echo(str(write_lines(plan.vector, records, written[0][0], LINE_SCHEMA, plan.layer)))
     for row in rows if log is not None else []:
@@ -426,13 +426,6 @@ def _report(outcome: SceneOutcome, plan, said: set[str], console: Console) -> No
         typer.echo(outcome.written[0])
 
 
-def _in_crs(result: SceneResult, target_crs) -> tuple[object, list]:
-    """A scene's CRS and records, moved to ``target_crs`` when one is set (pixel coordinates stay)."""
-    if target_crs is None or result.crs is None:
-        return result.crs, result.records()
-    return target_crs, reproject_records(result.records(), result.crs, target_crs)
-
-
 def _run_one(
     path: Path, backend, options, plan, console: Console, quiet: bool, name: str | None = None
 ) -> SceneResult:
@@ -474,11 +467,5 @@ def _run_one(
         console.print(f"{name}: {result.scale.note}", highlight=False, soft_wrap=True)
     if result.scaling_note:
         console.print(f"{name}: input {result.scaling_note}", highlight=False, soft_wrap=True)
-    total = sum(line.length_m for line in result.lines)
-    length = f"{total:.0f} px (pixel coordinates)" if result.crs is None else f"{total / 1000:.2f} km"
-    console.print(
-        f"{name}: {len(result.lines)} front line(s), {length}, "
-        f"{result.shape[1]} x {result.shape[0]} px in {result.seconds:.1f} s",
-        highlight=False,
-    )
+    console.print(f"{name}: {result.summary()}", highlight=False)
     return result
