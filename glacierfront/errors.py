@@ -6,3 +6,10 @@ class GlacierfrontError(Exception):
 
     The CLI prints it as a single line on stderr and exits non-zero; library callers can catch it.
     """
+
+
+def first_line(err: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's name when it has
+    none: how a library's multi-line error is quoted inside a one-line GlacierfrontError."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:limit] if lines else type(err).__name__

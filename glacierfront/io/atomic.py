@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, first_line
 
 
 @contextlib.contextmanager
@@ -38,7 +38,7 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     except BaseException as err:
         tmp_path.unlink(missing_ok=True)
         if _write_failure(err):
-            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else first_line(err)
             kept = "; the previous file is kept" if existed else ""
             raise GlacierfrontError(f"{target}: writing failed ({reason}){kept}") from None
         raise

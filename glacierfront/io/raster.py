@@ -143,7 +143,7 @@ def band_weights(count: int) -> np.ndarray:
     return np.full(count, 1.0 / count)
 
 
-def local_metric_crs(lon: float, lat: float) -> CRS:
+def utm_crs(lon: float, lat: float) -> CRS:
     """The WGS 84 UTM zone of a point in degrees; UPS north or south beyond UTM's 80 S..84 N."""
     if lat >= 84.0:
         return CRS.from_epsg(32661)
@@ -325,7 +325,7 @@ class Scene:
 
     def _metric_grid(self, spacing: float) -> tuple[CRS, Affine, int, int]:
         """(CRS, transform, width, height) of square ``spacing`` m pixels over the scene's footprint."""
-        crs = local_metric_crs(*self.centre_lon_lat())
+        crs = utm_crs(*self.centre_lon_lat())
         left, bottom, right, top = transform_bounds(
             self.source_crs, crs, *self.dataset.bounds, densify_pts=21
         )

@@ -12,7 +12,7 @@ import fiona
 from fiona.crs import CRS
 from shapely.geometry import mapping, shape
 
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, first_line
 
 GPKG = "GPKG"
 DRIVERS = {".gpkg": GPKG, ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON"}
@@ -129,7 +129,7 @@ def write_lines(
     except GlacierfrontError:
         raise
     except Exception as err:  # disk full, quota, I/O error: fiona, GDAL and the OS raise unrelated types
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else _first_line(err)
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else first_line(err)
         raise GlacierfrontError(f"{path}: writing failed ({reason}){kept}") from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -187,7 +187,7 @@ def _read_file(path: Path, boundary: bool, layer: str | None) -> tuple[list[tupl
     try:
         layers = list(fiona.listlayers(path))
     except Exception as err:
-        raise GlacierfrontError(f"{path}: not a readable vector layer ({_first_line(err)})") from None
+        raise GlacierfrontError(f"{path}: not a readable vector layer ({first_line(err)})") from None
     if layer is not None and layer not in layers and (len(layers) > 1 or driver_for(path) == GPKG):
         raise GlacierfrontError(f"{path}: no layer {layer!r}; it holds {', '.join(layers)}")
     if layer is None and len(layers) > 1:
@@ -220,10 +220,5 @@ def read_features(path: Path, layer: str, name: str | None = None) -> tuple[list
             crs_wkt = src.crs_wkt or None
             records = [(shape(f.geometry), dict(f.properties)) for f in src if f.geometry is not None]
     except Exception as err:
-        raise GlacierfrontError(f"{name or path}: not a readable vector layer ({_first_line(err)})") from None
+        raise GlacierfrontError(f"{name or path}: not a readable vector layer ({first_line(err)})") from None
     return records, crs_wkt
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from glacierfront import __version__
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.atomic import atomic_path
 from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, ZONE_CLASSES, CISNetConfig
 
@@ -109,9 +109,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise GlacierfrontError(
                 f"{path}: refused: loading it would run pickled code; only weights-only checkpoints are accepted"
             ) from None
-        raise GlacierfrontError(f"{path}: corrupt checkpoint ({_first_line(err)})") from None
+        raise GlacierfrontError(f"{path}: corrupt checkpoint ({first_line(err, 200)})") from None
     except Exception as err:
-        raise GlacierfrontError(f"{path}: corrupt or truncated checkpoint ({_first_line(err)})") from None
+        raise GlacierfrontError(f"{path}: corrupt or truncated checkpoint ({first_line(err, 200)})") from None
 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GlacierfrontError(
@@ -129,8 +129,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return Checkpoint(
         config, payload["state_dict"], payload.get("metadata", {}), payload.get("training"), source=str(path)
     )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__

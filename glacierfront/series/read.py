@@ -17,7 +17,7 @@ from typing import Any
 
 import fiona
 
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.caffe import parse_caffe_name
 from glacierfront.io.vectors import DEFAULT_LAYER, read_features, read_lines
@@ -229,7 +229,7 @@ def _one_layer(path: Path, layer: str | None, flag: str) -> str:
     try:
         layers = list(fiona.listlayers(path))
     except Exception as err:
-        raise GlacierfrontError(f"{flag} {path}: not a readable vector layer ({_first_line(err)})") from None
+        raise GlacierfrontError(f"{flag} {path}: not a readable vector layer ({first_line(err)})") from None
     if layer is not None:
         if layer not in layers:
             raise GlacierfrontError(f"{flag} {path}: no layer {layer!r}; it holds {', '.join(layers)}")
@@ -320,8 +320,3 @@ def _why_invalid(geom: Any) -> str:
     from shapely.validation import explain_validity
 
     return explain_validity(geom)
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
