@@ -19,6 +19,7 @@ import csv
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,22 +59,53 @@ def weak_zones(front: np.ndarray, glacier_side: str = "below") -> np.ndarray:
     crosses, ``IGNORE_ZONE`` everywhere else (the line itself included)."""
     if glacier_side not in GLACIER_SIDES:
         raise GlacierfrontError(f"glacier side {glacier_side!r}: choose one of {', '.join(GLACIER_SIDES)}")
+    return weak_zones_along(front, (1.0, 0.0) if glacier_side == "below" else (-1.0, 0.0))
+
+
+def weak_zones_along(
+    front: np.ndarray,
+    upstream: Sequence[float],
+    region: np.ndarray | None = None,
+    depth_px: float | None = None,
+) -> np.ndarray:
+    """Weak zone ids from a front mask, glacier towards ``upstream`` (a (row, col) vector, from the front
+    into the glacier), ``IGNORE_ZONE`` elsewhere. See the module docstring.
+
+    The image is cut into strips along ``upstream`` of width |n_row| + |n_col| (n: the unit normal), the
+    width of a pixel seen across the strips: an 8-connected line then leaves no strip between its ends
+    uncrossed. ``weak_zones`` is the case of an upstream straight down or up the image.
+    """
     front = np.asarray(front, dtype=bool)
     zones = np.full(front.shape, IGNORE_ZONE, dtype=np.uint8)
-    rows, cols = np.nonzero(front)
-    if rows.size == 0:
+    if not front.any():
         return zones
-    height = front.shape[0]
-    top = np.full(front.shape[1], height, dtype=np.int64)
-    bottom = np.full(front.shape[1], -1, dtype=np.int64)
-    np.minimum.at(top, cols, rows)
-    np.maximum.at(bottom, cols, rows)
-    row_index = np.arange(height)[:, None]
-    crossed = bottom >= 0
-    above = (row_index < top[None, :]) & crossed[None, :]
-    below = (row_index > bottom[None, :]) & crossed[None, :]
-    zones[above] = GLACIER if glacier_side == "above" else OCEAN
-    zones[below] = OCEAN if glacier_side == "above" else GLACIER
+    up = np.asarray(upstream, dtype=np.float64)
+    norm = float(np.hypot(*up))
+    if not norm > 1e-9:
+        raise GlacierfrontError("weak labels: the glacier side has no direction from the front")
+    up = up / norm
+    normal = np.array([-up[1], up[0]])
+    width = abs(normal[0]) + abs(normal[1])
+    rows, cols = np.indices(front.shape, dtype=np.float64)
+    along = rows * up[0] + cols * up[1]  # grows into the glacier
+    strip = np.floor((rows * normal[0] + cols * normal[1]) / width + 0.5).astype(np.int64)
+    strip -= strip.min()
+    n_strips = int(strip.max()) + 1
+    lo = np.full(n_strips, np.inf)
+    hi = np.full(n_strips, -np.inf)
+    np.minimum.at(lo, strip[front], along[front])
+    np.maximum.at(hi, strip[front], along[front])
+    crossed = np.isfinite(lo)[strip]
+    glacier = crossed & (along > hi[strip])
+    ocean = crossed & (along < lo[strip])
+    if depth_px is not None:
+        glacier &= along - hi[strip] <= depth_px
+        ocean &= lo[strip] - along <= depth_px
+    if region is not None:
+        glacier &= region
+        ocean &= region
+    zones[glacier] = GLACIER
+    zones[ocean] = OCEAN
     return zones
 
 

@@ -8,7 +8,7 @@ Two sources:
   grid (the same resampling predict does), cropped around its front, and written as an 8-bit PNG with a weak
   zone label made from its lines.
 
-Weak labels (``weak_zones_along``) generalise ``io.frontlines.weak_zones`` to any flow direction: seen along
+Weak labels (``io.frontlines.weak_zones_along``, which ``weak_zones`` uses straight down the image) follow any flow direction: seen along
 the direction from the front into the glacier ("upstream"), every strip of the image that the front crosses
 is glacier upstream of the front's most upstream pixel in that strip and ocean downstream of its most
 downstream one; everything else (the line, what lies between its ends in a strip, strips it does not cross,
@@ -31,14 +31,11 @@ import numpy as np
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.caffe import (
-    GLACIER,
-    IGNORE_ZONE,
-    OCEAN,
     parse_caffe_name,
     read_png,
     write_zones,
 )
-from glacierfront.io.frontlines import front_box, write_bbox
+from glacierfront.io.frontlines import front_box, weak_zones_along, write_bbox
 
 # Compass points, clockwise from north: a --glacier-side / AOI 'upstream' direction may be any of them.
 COMPASS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
@@ -126,50 +123,6 @@ def _unit(vector: np.ndarray, what: str) -> np.ndarray:
             f"{what}: the glacier-side point lies on the front itself; pick one up-glacier"
         )
     return np.asarray(vector, dtype=np.float64) / norm
-
-
-# -- weak labels ------------------------------------------------------------------------------------------
-def weak_zones_along(
-    front: np.ndarray,
-    upstream: Sequence[float],
-    region: np.ndarray | None = None,
-    depth_px: float | None = None,
-) -> np.ndarray:
-    """Weak zone ids from a front mask, glacier towards ``upstream`` (a (row, col) vector, from the front
-    into the glacier), ``IGNORE_ZONE`` elsewhere. See the module docstring.
-
-    The image is cut into strips along ``upstream`` of width |n_row| + |n_col| (n: the unit normal), the
-    width of a pixel seen across the strips: an 8-connected line then leaves no strip between its ends
-    uncrossed. Along a row or column this is exactly ``io.frontlines.weak_zones``.
-    """
-    front = np.asarray(front, dtype=bool)
-    zones = np.full(front.shape, IGNORE_ZONE, dtype=np.uint8)
-    if not front.any():
-        return zones
-    up = _unit(np.asarray(upstream, dtype=np.float64), "weak labels")
-    normal = np.array([-up[1], up[0]])
-    width = abs(normal[0]) + abs(normal[1])
-    rows, cols = np.indices(front.shape, dtype=np.float64)
-    along = rows * up[0] + cols * up[1]  # grows into the glacier
-    strip = np.floor((rows * normal[0] + cols * normal[1]) / width + 0.5).astype(np.int64)
-    strip -= strip.min()
-    n_strips = int(strip.max()) + 1
-    lo = np.full(n_strips, np.inf)
-    hi = np.full(n_strips, -np.inf)
-    np.minimum.at(lo, strip[front], along[front])
-    np.maximum.at(hi, strip[front], along[front])
-    crossed = np.isfinite(lo)[strip]
-    glacier = crossed & (along > hi[strip])
-    ocean = crossed & (along < lo[strip])
-    if depth_px is not None:
-        glacier &= along - hi[strip] <= depth_px
-        ocean &= lo[strip] - along <= depth_px
-    if region is not None:
-        glacier &= region
-        ocean &= region
-    zones[glacier] = GLACIER
-    zones[ocean] = OCEAN
-    return zones
 
 
 # -- CaFFe-layout output -----------------------------------------------------------------------------------
