@@ -2,16 +2,16 @@
 
 For each caffe256 glacier G, start from the leave-one-glacier-out model that never saw it
 (``BASES/G/last.pt``, as ``glacierfront crossval`` made them), fine-tune it with ``glacierfront finetune``'s
-library call on G's k earliest images, and score it CaFFe-exactly (pixels of the 256 grid, bounding boxes, 2 px
+library call on k of G's images (spread evenly over its dates, or the k earliest: --pick), and score it CaFFe-exactly (pixels of the 256 grid, bounding boxes, 2 px
 minimum front length, label floor beside it) on all of G's other images: a temporary CaFFe folder holding only
 them, so the k training images can never be scored. k = 0 scores the base model on all of G's images and
 reproduces the LOGO table.
 
-Every cell (glacier, k, labels) is one JSON file in OUT/cells/, written when the cell is done: run it again to
+Every cell (glacier, k, labels, pick, recipe variant) is one JSON file in OUT/cells/, written when the cell is done: run it again to
 resume, glacier by glacier if you like; --table only pools the cells there into OUT/fewshot.md.
 
     python benchmarks/fewshot.py --data ../shared/data/caffe256 --bases /work/runs/logo-base \\
-        --out /work/runs/fewshot --glaciers JAC --k 5
+        --out /work/runs/fewshot --glaciers JAC --k 5 --pick spread
     python benchmarks/fewshot.py --out /work/runs/fewshot --table
 
 Labels: "zones" (the zone masks) or "fronts" (weak labels from the front masks, glacier side given as one
@@ -42,6 +42,9 @@ from glacierfront.train import finetune_data as fd
 # From each glacier's front towards its glacier on its earliest caffe256 image, to the nearest compass point
 # (north = the top of the image): the one fact the front-line-only labels need.
 GLACIER_SIDES = {"Crane": "SSW", "DBE": "WNW", "JAC": "ENE", "SI": "SW"}
+# The FrontLearning chips (optical, imported with `glacierfront import-fronts`) are rotated so that the glacier
+# lies below its front in every chip.
+OPTICAL_SIDES = {"Jakobshavn": "below", "Kangerlussuaq": "below", "Sverdrup": "below"}
 
 
 def cpu_seconds() -> float:
@@ -77,7 +80,9 @@ def score(model: Path, folder: Path, device: str) -> dict:
 
 
 def pick(names: list[str], k: int, how: str) -> list[str]:
-    """The k training images: the earliest (the issue's protocol), or spread evenly over the dates."""
+    """The k training images: spread evenly over the dates (the first and the last among them; k = 1 is the
+    first), or the k earliest. On caffe256 the earliest images of DBE, SI and Crane are all ERS scenes of one
+    or two winters, unlike the rest: docs/finetune.md shows what that does to a fine-tune."""
     if how == "earliest" or k == 0:
         return names[:k]
     return [names[i] for i in sorted({round(v) for v in np.linspace(0, len(names) - 1, k)})]
@@ -91,7 +96,7 @@ def run_cell(args, glacier: str, k: int, labels: str) -> dict:
     cell = {
         "glacier": glacier,
         "k": k,
-        "labels": _label(labels, k, args.pick),
+        "labels": _label(labels, k, args.pick, args.variant),
         "base": str(base),
         "train": train,
     }
@@ -102,13 +107,14 @@ def run_cell(args, glacier: str, k: int, labels: str) -> dict:
         if k == 0:
             model, timing = base, {}
         else:
-            side = fd.parse_glacier_side(GLACIER_SIDES[glacier])
+            side = fd.parse_glacier_side({**GLACIER_SIDES, **OPTICAL_SIDES}[glacier])
             prepared = fd.caffe_subset(
                 args.data, tmp / "train", names=train, labels=labels, glacier_side=side
             )
             options = ft.FinetuneOptions(
                 steps=args.steps, batch_size=args.batch_size, lr_max=args.lr_max, lr_min=args.lr_min,
                 freeze_encoder=args.freeze_encoder, seed=args.seed, device=args.device,
+                scale_aug=args.scale_aug, intensity_aug=args.intensity_aug,
             )  # fmt: skip
             cpu0, wall0 = cpu_seconds(), time.perf_counter()
             result = ft.finetune(
@@ -142,14 +148,14 @@ def _progress(step: int, total: int, loss: float) -> None:
         print(f"    step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
 
 
-def _label(labels: str, k: int, how: str) -> str:
+def _label(labels: str, k: int, how: str, variant: str = "") -> str:
     if k == 0:
         return "-"
-    return labels if how == "earliest" else f"{labels}, {how}"
+    return ", ".join([labels, how] + ([variant] if variant else []))
 
 
-def cell_path(out: Path, glacier: str, k: int, labels: str, how: str = "earliest") -> Path:
-    suffix = "" if how == "earliest" or k == 0 else f"-{how}"
+def cell_path(out: Path, glacier: str, k: int, labels: str, how: str = "earliest", variant: str = "") -> Path:
+    suffix = "" if k == 0 else ("" if how == "earliest" else f"-{how}") + (f"-{variant}" if variant else "")
     return out / "cells" / f"{glacier}-k{k}-{labels if k else 'base'}{suffix}.json"
 
 
@@ -179,9 +185,9 @@ def table(out: Path) -> str:
     glaciers = sorted({c["glacier"] for c in cells})
     rows = sorted({(c["k"], c["labels"]) for c in cells})
     lines = [
-        "| k | labels | glacier | images scored | MDE (px) | no front | floor MDE (px) | MDE / floor "
+        "| k | labels | steps | glacier | images scored | MDE (px) | no front | floor MDE (px) | MDE / floor "
         "| base MDE, same images | fine-tune wall min | fine-tune CPU min |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     base_cells = {c["glacier"]: c for c in cells if c["k"] == 0}
     for k, labels in rows:
@@ -198,8 +204,9 @@ def table(out: Path) -> str:
             cpu = [c["timing"]["cpu_s"] / 60 for c in part if c["timing"]]
             ratio = pred["mde_px"] / floor["mde_px"] if pred["mde_px"] and floor["mde_px"] else None
             share = 100 * pred["n_no_front"] / pred["n_images"] if pred["n_images"] else 0
+            steps = sorted({str(c["timing"]["steps"]) for c in part if c["timing"]}) or ["-"]
             lines.append(
-                f"| {k} | {labels} | {name} | {pred['n_images']} | {_num(pred['mde_px'])} | "
+                f"| {k} | {labels} | {'/'.join(steps)} | {name} | {pred['n_images']} | {_num(pred['mde_px'])} | "
                 f"{pred['n_no_front']} ({share:.1f}%) | {_num(floor['mde_px'])} | {_num(ratio, 1)} | {_num(same)} | "
                 f"{_num(max(wall) if wall else None, 1)} | {_num(max(cpu) if cpu else None, 1)} |"
             )
@@ -228,7 +235,11 @@ def main() -> None:
     parser.add_argument("--k", default="0,1,3,5", help="comma-separated numbers of training images")
     parser.add_argument("--labels", default="zones", help="zones, fronts or zones,fronts")
     parser.add_argument(
-        "--pick", default="earliest", choices=("earliest", "spread"), help="which k images train the model"
+        "--pick",
+        default="spread",
+        choices=("earliest", "spread"),
+        help="which k images train the model: spread evenly over the glacier's dates (first and last included), "
+        "or its k earliest",
     )
     parser.add_argument("--steps", type=int, default=ft.DEFAULT_STEPS)
     parser.add_argument("--batch-size", type=int, default=ft.DEFAULT_BATCH)
@@ -239,6 +250,13 @@ def main() -> None:
         dest="freeze_encoder",
         action="store_false",
         help="train all weights (default: not the encoder)",
+    )
+    parser.add_argument(
+        "--scale-aug", type=lambda v: [float(x) for x in v.split(",")], default=None, help="zoom LO,HI"
+    )
+    parser.add_argument("--intensity-aug", action="store_true")
+    parser.add_argument(
+        "--variant", default="", help="a name for a recipe other than the default, kept in the cells' labels"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -252,7 +270,7 @@ def main() -> None:
         for glacier in args.glaciers.split(","):
             for k in (int(v) for v in args.k.split(",")):
                 for labels in ["zones"] if k == 0 else args.labels.split(","):
-                    path = cell_path(args.out, glacier, k, labels, args.pick)
+                    path = cell_path(args.out, glacier, k, labels, args.pick, args.variant)
                     if path.is_file():
                         print(f"{path.name}: done, skipped", file=sys.stderr)
                         continue

@@ -341,3 +341,44 @@ def test_wrong_inputs_are_refused_before_work(tmp_path, capsys):
         dst.write(np.zeros((1, 4, 4), np.uint8))
     assert main(["finetune", "-o", str(tmp_path / "m.onnx"), "--scenes", str(tmp_path / "x.tif")]) == 1
     assert "--fronts" in capsys.readouterr().err
+
+
+def test_augmentation_options_reach_the_training_run_and_the_card(tmp_path, atto_checkpoint):
+    data = caffe_folder(tmp_path / "caffe", n_per_glacier=2, glaciers=("Alpha",))
+    prepared = fd.caffe_subset(data, tmp_path / "d", labels="zones")
+    options = ft.FinetuneOptions(steps=2, patch=64, device="cpu", scale_aug=[0.5, 2.0], intensity_aug=True)
+    result = ft.finetune(
+        prepared,
+        ft.resolve_base(str(atto_checkpoint[0])),
+        tmp_path / "m.onnx",
+        options,
+        work=tmp_path / "run",
+    )
+    # The run trained with the zoom and intensity transforms: its config builds an augmentation that has them.
+    from glacierfront.train.config import TrainConfig
+
+    augment = TrainConfig.load(tmp_path / "run" / "config.json").augment_config()
+    assert augment.zoom == (0.5, 2.0) and augment.gamma_p > 0 and augment.log_p > 0
+    said = load_checkpoint(result.checkpoint).metadata["finetuned_on"]["augmentation"]
+    assert "zoom 0.5-2x" in said and "intensity" in said
+    assert "zoom 0.5-2x" in result.card.read_text()
+
+
+def test_a_wrong_zoom_range_is_refused_before_work(tmp_path, capsys):
+    args = ["finetune", "-o", str(tmp_path / "m.onnx"), "--data", str(tmp_path), "--scale-aug", "2,1"]
+    assert main(args) == 1
+    assert "--scale-aug" in capsys.readouterr().err
+
+
+def test_a_fine_tune_on_one_image_warns_even_when_quiet(tmp_path, atto_checkpoint, capsys):
+    data = caffe_folder(tmp_path / "caffe", n_per_glacier=1, glaciers=("Alpha",))
+    args = ["finetune", "--data", str(data), "--model", str(atto_checkpoint[0]), "--steps", "1", "--patch", "64",
+            "-o", str(tmp_path / "m.onnx"), "-q"]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "warning: fine-tuning on 1 image(s)" in err
+    data3 = caffe_folder(tmp_path / "caffe3", n_per_glacier=3, glaciers=("Alpha",))
+    args3 = ["finetune", "--data", str(data3), "--model", str(atto_checkpoint[0]), "--steps", "1", "--patch",
+             "64", "-o", str(tmp_path / "m3.onnx"), "-q"]  # fmt: skip
+    assert main(args3) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -88,6 +88,14 @@ def finetune(
         help="Train the decoder, bottleneck and heads on the base model's encoder (default: as good on "
         "unseen images and twice as fast), or all weights.",
     ),
+    scale_aug: str = typer.Option(
+        "off", "--scale-aug", help="Random zoom range LO,HI during the fine-tune, as train's; 'off' for none."
+    ),
+    intensity_aug: bool = typer.Option(
+        False,
+        "--intensity-aug/--no-intensity-aug",
+        help="Gamma, dB-like curve, blur and 1..16-look speckle during the fine-tune, as train's.",
+    ),
     band: int | None = typer.Option(None, "--band", help="--scenes: band to read from multi-band files."),
     scaling: str = typer.Option("auto", "--scaling", help="--scenes: how values become 0..1 (as predict)."),
     nodata: float | None = typer.Option(None, "--nodata", help="--scenes: pixel value meaning no data."),
@@ -108,6 +116,11 @@ def finetune(
     \b
     Writes OUT.onnx, OUT.pt, the card OUT.md and their sums in SHA256SUMS. Ctrl-C stops after the current
     step and writes the best state so far. Then: glacierfront predict SCENE.tif --model OUT.onnx
+
+    \b
+    Give 5 or more scenes spread over the seasons, years and sensors you will predict: fine-tuned on the
+    scenes of one season and sensor, or on one scene, a model lost the front on most other scenes of its
+    glacier (docs/finetune.md).
     """
     ft.check_outputs(out, overwrite)
     scenes = [*(scenes or []), *(more_scenes or [])]
@@ -122,9 +135,14 @@ def finetune(
         raise GlacierfrontError("--scenes needs --fronts FRONTS (the front lines drawn on them)")
     side = fd.parse_glacier_side(glacier_side)
     options = ft.FinetuneOptions(steps=steps, epochs=epochs, batch_size=batch_size, patch=patch, lr_max=lr_max,
-                                 lr_min=lr_min, freeze_encoder=freeze_encoder, seed=seed, device=device)  # fmt: skip
+                                 lr_min=lr_min, freeze_encoder=freeze_encoder, seed=seed, device=device,
+                                 scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug)  # fmt: skip
     ft.plan(2, options)  # --steps/--epochs checked before any work
     console = Console(stderr=True, quiet=quiet)
+
+    def warn(message: str) -> None:  # also with --quiet: a warning is a result
+        print(f"glacierfront: warning: {message}", file=sys.stderr)
+
     base = ft.resolve_base(model)
     with tempfile.TemporaryDirectory(prefix="glacierfront-finetune-data-") as tmp:
         folder = Path(tmp) / "data"
@@ -139,11 +157,11 @@ def finetune(
                 band=band, nodata=nodata,
             )  # fmt: skip
 
-            def warn(message: str) -> None:
-                print(f"glacierfront: warning: {message}", file=sys.stderr)
-
             prepared = fd.scenes_to_caffe(scenes, fronts, folder, base.checkpoint, scene_options, warn)
             note = f"{len(prepared.names)} scene(s) with fronts from {fronts.name}"
+        few = ft.too_few_warning(len(prepared.names))
+        if few:
+            warn(few)
         console.print(
             f"fine-tuning {base.name} on {len(prepared.names)} image(s) ({prepared.labels})", highlight=False
         )

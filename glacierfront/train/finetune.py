@@ -28,13 +28,16 @@ from glacierfront.io.checksum import CHECKSUM_FILE, parse_sum_line, sha256_file,
 from glacierfront.train.finetune_data import Prepared
 
 # Defaults measured on 2 CPU cores (docs/finetune.md): 5 images fine-tune in a few minutes.
-DEFAULT_STEPS = 150
+DEFAULT_STEPS = 300
 DEFAULT_BATCH = 4
 DEFAULT_PATCH = 256
 DEFAULT_LR_MAX = 2e-4
 DEFAULT_LR_MIN = 1e-5
 # Validations (on the training images) per run, besides the one after the last step.
 VALIDATIONS = 6
+# Fewer training images than this get a warning: measured on caffe256 (docs/finetune.md), one image left the
+# fine-tuned model without a front on most of its glacier's other images; three were mostly fine.
+FEW_IMAGES = 3
 # Metadata keys of the base model the fine-tuned one keeps: its scale and what it reads.
 INHERITED = ("resolution_m", "resolution_range_m", "sensors", "band_names", "normalization")
 
@@ -89,6 +92,8 @@ class FinetuneOptions:
     lr_max: float = DEFAULT_LR_MAX
     lr_min: float = DEFAULT_LR_MIN
     freeze_encoder: bool = True  # measured: as good on held-out images and twice as fast (docs/finetune.md)
+    scale_aug: list[float] | None = None  # random zoom LO,HI as `train --scale-aug`; None: off
+    intensity_aug: bool = False  # gamma, dB-like curve, blur, speckle as `train --intensity-aug`
     seed: int = 0
     device: str = "auto"
     workers: int = 0
@@ -107,6 +112,17 @@ class FinetuneResult:
     train_miou: float | None
     kept: str  # which state was kept, in words
     sha256: dict[str, str] = field(default_factory=dict)
+
+
+def too_few_warning(n_images: int) -> str | None:
+    """The warning for a fine-tune on fewer than FEW_IMAGES images, or None."""
+    if n_images >= FEW_IMAGES:
+        return None
+    return (
+        f"fine-tuning on {n_images} image(s): on caffe256 a model fine-tuned on one image found no front in "
+        f"most of its glacier's other images; give {FEW_IMAGES} or more (5 to 10 spread over seasons and sensors did "
+        "best there), and check the model on scenes it did not see"
+    )
 
 
 def outputs_for(out: Path) -> list[Path]:
@@ -147,6 +163,9 @@ def plan(n_images: int, options: FinetuneOptions) -> tuple[int, int, int]:
         raise GlacierfrontError("give --steps or --epochs, not both")
     if options.batch_size < 1:
         raise GlacierfrontError(f"--batch-size {options.batch_size}: must be at least 1")
+    zoom = options.scale_aug
+    if zoom is not None and (len(zoom) != 2 or not 0 < zoom[0] <= zoom[1]):
+        raise GlacierfrontError(f"--scale-aug {zoom}: give LO,HI with 0 < LO <= HI, e.g. 0.5,2")
     per_epoch = steps_per_epoch(n_images, batch_for(n_images, options.batch_size))
     if options.epochs is not None:
         if options.epochs < 1:
@@ -192,7 +211,8 @@ def finetune(
             init_from=str(base.checkpoint), patch=options.patch, batch_size=batch_for(n_train, options.batch_size),
             workers=options.workers, epochs=epochs, patience=epochs + 1, optimizer="adamw",
             lr_min=options.lr_min, lr_max=options.lr_max, seed=options.seed, device=options.device,
-            val_on_train=True, val_every=val_every,
+            val_on_train=True, val_every=val_every, scale_aug=options.scale_aug,
+            intensity_aug=options.intensity_aug,
         )  # fmt: skip
         trainer = Trainer(config, quiet=True)
         if trainer.steps_per_epoch != per_epoch:  # the plan above must describe the loader the Trainer built
@@ -271,6 +291,7 @@ def _facts(prepared, base, config, frozen, epochs, per_epoch, steps, total, seco
             "lr": [config.lr_max, config.lr_min],
             "seed": config.seed,
             "trained": trained,
+            "augmentation": augmentation_words(config.scale_aug, config.intensity_aug),
             "seconds": round(seconds, 1),
             "cpu_seconds": round(cpu_seconds, 1),
             "device": str(device),
@@ -280,6 +301,16 @@ def _facts(prepared, base, config, frozen, epochs, per_epoch, steps, total, seco
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+
+
+def augmentation_words(scale_aug: list[float] | None, intensity_aug: bool) -> str:
+    """The augmentation of a fine-tune in words, for its metadata and card."""
+    parts = ["flips, rotations, brightness/contrast jitter and 4-16-look speckle (as train)"]
+    if scale_aug is not None:
+        parts.append(f"zoom {scale_aug[0]:g}-{scale_aug[1]:g}x")
+    if intensity_aug:
+        parts.append("intensity (gamma, dB-like curve, blur, 1-16-look speckle)")
+    return ", ".join(parts)
 
 
 def _write_outputs(source: Path, out: Path, base: BaseModel, facts: dict[str, Any]) -> FinetuneResult:
@@ -344,6 +375,7 @@ def model_card(out: Path, base: BaseModel, meta: dict[str, Any], sums: dict[str,
         f"| steps | {on['steps']} of {on['planned_steps']} planned ({on['epochs']} epochs, batch {on['batch_size']}, "
         f"{on['patch']} px patches) |",
         f"| trained | {on['trained']}, AdamW, cosine learning rate {on['lr'][0]:g} -> {on['lr'][1]:g} |",
+        f"| augmentation | {on.get('augmentation', 'as train')} |",
         f"| kept | {on['kept']}; mIoU on the training labels {on['train_miou']} |",
         f"| time | {on['seconds'] / 60:.1f} min wall, {on['cpu_seconds'] / 60:.1f} CPU min on {on['device']} |",
         f"| pixel spacing | {scale if scale is not None else 'not stated (as the base model)'} m |",
