@@ -78,8 +78,9 @@ def merge_fronts(scenes: list[Path], path: Path) -> None:
                         dst.write({"geometry": mapping(part), "properties": {"scene": scene.stem}})
 
 
-def union_aoi(scenes: list[Path], path: Path, margin_m: float) -> None:
-    """One AOI box around every scene's front (plus a margin): where the fine-tune's labels may lie."""
+def union_aoi(scenes: list[Path], path: Path, margin_m: float, glacier: str) -> None:
+    """One AOI box around every scene's front (plus a margin): where the fine-tune's labels may lie. Its
+    name is the glacier's (finetune names the training images after it)."""
     boxes = []
     for scene in scenes:
         with fiona.open(scene.parent / "reference_front.gpkg") as src:
@@ -88,7 +89,7 @@ def union_aoi(scenes: list[Path], path: Path, margin_m: float) -> None:
     schema = {"geometry": "Polygon", "properties": {"name": "str"}}
     with fiona.open(path, "w", driver="GPKG", crs=CRS, schema=schema) as dst:
         poly = box(x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m)
-        dst.write({"geometry": mapping(poly), "properties": {"name": "around the training fronts"}})
+        dst.write({"geometry": mapping(poly), "properties": {"name": glacier}})
 
 
 def score(model: str, tests: list[Path], out: Path, log: Path, ref: Path) -> dict:
@@ -137,7 +138,7 @@ def main() -> None:
     test_scenes = build(args.data, tests, out / "test", args.glacier, log)
     merge_fronts(train_scenes, out / "train_fronts.gpkg")
     merge_fronts(test_scenes, out / "test_fronts.gpkg")
-    union_aoi(train_scenes, out / "train_aoi.gpkg", margin_m=16 * 60)
+    union_aoi(train_scenes, out / "train_aoi.gpkg", margin_m=16 * 60, glacier=args.glacier)
 
     base = str(args.bases / args.glacier / "last.pt")
     model = out / "finetuned.onnx"

@@ -243,6 +243,7 @@ def test_finetune_on_three_scenes_lowers_the_loss_and_writes_a_checksummed_model
     assert meta["resolution_m"] == RES and meta["sensors"] == "SAR test"
     card = result.card.read_text()
     assert sha256_file(base) in card and "three test scenes" in card and "16 of 16" in card
+    assert "| pixel spacing | 20 m |" in card
     with open(result.checkpoint, "r+b") as fh:
         fh.seek(-10, os.SEEK_END)
         fh.write(b"0123456789")
@@ -362,6 +363,7 @@ def test_augmentation_options_reach_the_training_run_and_the_card(tmp_path, atto
     said = load_checkpoint(result.checkpoint).metadata["finetuned_on"]["augmentation"]
     assert "zoom 0.5-2x" in said and "intensity" in said
     assert "zoom 0.5-2x" in result.card.read_text()
+    assert "| pixel spacing | not stated (as the base model) |" in result.card.read_text()
 
 
 def test_a_wrong_zoom_range_is_refused_before_work(tmp_path, capsys):
