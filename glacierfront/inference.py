@@ -63,6 +63,9 @@ class Backend:
     _sha256: str | None = None
     # Test-time augmentation: average the probabilities of the dihedral transforms of each tile.
     tta: bool = False
+    # Intra-op threads the runtime was given (ONNX Runtime's session options, torch's thread count); None:
+    # the runtime's default.
+    threads: int | None = None
 
     @property
     def mean(self) -> float:
@@ -197,28 +200,40 @@ def ensemble_backend(backends: Sequence[Backend], tta: bool = False) -> Backend:
     )
 
 
-def load_backend(path: str | Path | Sequence[str | Path], device: str = "auto", tta: bool = False) -> Backend:
+def load_backend(
+    path: str | Path | Sequence[str | Path],
+    device: str = "auto",
+    tta: bool = False,
+    threads: int | None = None,
+) -> Backend:
     """Open a model file: ONNX files run in ONNX Runtime, checkpoints (.pt) in torch.
 
     ``tta``: average each tile's probabilities over its 8 flips and rotations (8 times the model time).
     Several paths give an ensemble averaging the models' probabilities (see ``ensemble_backend``).
+    ``threads``: intra-op threads (None: the runtime's default, every core). An ONNX session gets them in its
+    own options, with one inter-op thread; torch's count is process-wide, so a checkpoint sets it for the
+    process. Processes that share a machine (Dask workers) give each its share of the cores.
     """
     if device not in DEVICES:
         raise GlacierfrontError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
+    if threads is not None and threads < 1:
+        raise GlacierfrontError(f"threads {threads}: must be at least 1")
     if not isinstance(path, (str, Path)):
-        return ensemble_backend([load_backend(p, device) for p in path], tta=tta)
+        return ensemble_backend([load_backend(p, device, threads=threads) for p in path], tta=tta)
     path = Path(path)
     kind = model_kind(path)
     # Hash once: the same digest verifies a listed model and is reported as model_sha256 on every line.
     digest = sha256_file(path) if (path.parent / CHECKSUM_FILE).is_file() else None
     verify_listed_checksum(path, digest)
-    backend = _onnx_backend(path, device) if kind == "onnx" else _torch_backend(path, device)
+    backend = (
+        _onnx_backend(path, device, threads) if kind == "onnx" else _torch_backend(path, device, threads)
+    )
     backend._sha256 = digest
     backend.tta = tta
     return backend
 
 
-def _onnx_backend(path: Path, device: str) -> Backend:
+def _onnx_backend(path: Path, device: str, threads: int | None = None) -> Backend:
     import onnxruntime as ort
 
     from glacierfront.model.export import INPUT_NAME, read_onnx_metadata
@@ -236,6 +251,9 @@ def _onnx_backend(path: Path, device: str) -> Backend:
     options.log_severity_level = 4
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = False
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     try:
         session = ort.InferenceSession(str(path), options, providers=wanted)
     except Exception as err:
@@ -251,7 +269,10 @@ def _onnx_backend(path: Path, device: str) -> Backend:
     def run(x: np.ndarray) -> np.ndarray:
         return session.run(None, {INPUT_NAME: x})[0]
 
-    return Backend("onnxruntime", path, config, meta, used, run)
+    backend = Backend("onnxruntime", path, config, meta, used, run)
+    # What the session was really given, read back from it (0: ONNX Runtime's default).
+    backend.threads = session.get_session_options().intra_op_num_threads or None
+    return backend
 
 
 def _gpu_providers() -> list[str]:
@@ -265,7 +286,7 @@ def _gpu_providers() -> list[str]:
     return providers
 
 
-def _torch_backend(path: Path, device: str) -> Backend:
+def _torch_backend(path: Path, device: str, threads: int | None = None) -> Backend:
     import torch
 
     from glacierfront.model.checkpoint import load_checkpoint
@@ -280,4 +301,8 @@ def _torch_backend(path: Path, device: str) -> Backend:
         with torch.inference_mode():
             return model(torch.from_numpy(x).to(dev)).float().cpu().numpy()
 
-    return Backend("torch", path, ckpt.config, dict(ckpt.metadata), str(dev), run)
+    backend = Backend("torch", path, ckpt.config, dict(ckpt.metadata), str(dev), run)
+    if threads is not None:
+        torch.set_num_threads(threads)
+        backend.threads = torch.get_num_threads()
+    return backend

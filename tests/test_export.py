@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.inference import load_backend
 from glacierfront.io.checksum import sha256_file
 from glacierfront.model.export import INPUT_NAME, export_onnx, read_onnx_metadata
 
@@ -188,3 +189,12 @@ def test_files_without_scale_keys_still_load(atto_checkpoint, exported, tmp_path
         facts = describe_model(path)
         assert facts["resolution_m"] is None and facts["resolution_range_m"] is None
     assert "resolution_m" not in load_checkpoint(old_pt).metadata
+
+
+def test_load_backend_gives_the_onnx_session_the_thread_count_asked_for(exported):
+    # Read back from the ONNX Runtime session itself: Dask workers sharing a machine rely on it.
+    assert load_backend(exported, "cpu", threads=1).threads == 1
+    assert load_backend(exported, "cpu", threads=2).threads == 2
+    assert load_backend(exported, "cpu").threads is None  # the runtime's default
+    with pytest.raises(GlacierfrontError, match="threads 0"):
+        load_backend(exported, "cpu", threads=0)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rasterio.errors import RasterioError
 
@@ -60,48 +57,14 @@ def cached_backend(ref: ModelRef) -> Backend:
     with _LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
-            with _onnx_threads(ref.threads):
-                backend = load_backend(ref.path, ref.device, tta=ref.tta)
+            backend = load_backend(ref.path, ref.device, tta=ref.tta, threads=ref.threads or None)
             if backend.sha256 != ref.sha256:
                 raise GlacierfrontError(
                     f"{ref.path}: on this worker its sha256 is {backend.sha256[:12]}..., not the "
                     f"{ref.sha256[:12]}... the client read: give every worker the same model file"
                 )
-            if ref.threads and backend.name == "torch":
-                import torch
-
-                torch.set_num_threads(ref.threads)
             _BACKENDS[key] = backend
     return backend
-
-
-@contextlib.contextmanager
-def _onnx_threads(threads: int | None) -> Iterator[None]:
-    """ONNX Runtime sessions created in the block use ``threads`` intra-op threads (one inter-op thread).
-
-    ``inference.load_backend`` takes no thread count, and ONNX Runtime's default (every physical core per
-    session) over-subscribes the cores when several workers share a machine; so for the length of a load
-    the session options it creates are given the count. Runs under ``_LOCK``. To go once ``load_backend``
-    takes ``threads``.
-    """
-    if not threads:
-        yield
-        return
-    import onnxruntime as ort
-
-    original = ort.SessionOptions
-
-    def session_options() -> Any:
-        options = original()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        return options
-
-    ort.SessionOptions = session_options
-    try:
-        yield
-    finally:
-        ort.SessionOptions = original
 
 
 def scene_message(source: SceneSource, err: BaseException, local: Path | None = None) -> str:
