@@ -2,8 +2,10 @@
 
 A glacier the base model never saw is given k labelled scenes as a user would have them: georeferenced
 GeoTIFFs and one file of front lines. Here they are caffe256 images of that glacier placed in one nominal
-georeference (``glacierfront.data.build_sample``: EPSG:3413, 60 m, centre near the real front; the images of
-one glacier share a frame, so the same placement fits all of them, as the bundled sample scene is placed).
+georeference (``glacierfront.data.build_sample``: EPSG:3413, 60 m, centre near the real front, as the bundled
+sample scene is placed). The placement is nominal: caffe256 crops of one glacier need not share a frame (JAC's
+come from two TerraSAR-X frames, 005 and 027), so every scene's lines are made from its own label in its own
+placement, and each test scene is scored against its own lines.
 Then, as shell commands:
 
     glacierfront finetune --scenes TRAIN/*.tif --fronts train_fronts.gpkg --aoi train_aoi.gpkg \\
