@@ -31,10 +31,12 @@ from pathlib import Path
 import fiona
 import numpy as np
 import shapely
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box, mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fewshot import GLACIER_SIDES, images_of, pick
+
+from glacierfront.io.vectors import read_lines, write_lines
 
 # Where each glacier's scenes are placed (nominal: scene centre near the real front, degrees).
 PLACES = {"JAC": (-49.93, 69.17), "Crane": (-62.3, -65.3), "DBE": (-58.1, -61.95), "SI": (-58.5, -66.0)}
@@ -68,26 +70,21 @@ def build(data: Path, names: list[str], folder: Path, glacier: str, log: Path) -
     return scenes
 
 
-def merge_fronts(scenes: list[Path], path: Path) -> None:
-    """One file of every scene's reference lines, with a 'scene' field (what finetune and evaluate match on)."""
-    schema = {"geometry": "LineString", "properties": {"scene": "str"}}
-    with fiona.open(path, "w", driver="GPKG", crs=CRS, schema=schema) as dst:
-        for scene in scenes:
-            with fiona.open(scene.parent / "reference_front.gpkg") as src:
-                for feat in src:
-                    geom = shape(feat["geometry"])
-                    for part in getattr(geom, "geoms", [geom]):
-                        dst.write({"geometry": mapping(part), "properties": {"scene": scene.stem}})
-
-
-def union_aoi(scenes: list[Path], path: Path, margin_m: float, glacier: str) -> None:
-    """One AOI box around every scene's front (plus a margin): where the fine-tune's labels may lie. Its
-    name is the glacier's (finetune names the training images after it)."""
-    boxes = []
+def reference_lines(scenes: list[Path]) -> list[tuple[object, dict]]:
+    """Every scene's reference lines (build_sample's reference_front.gpkg), each part tagged with a 'scene'
+    field: what finetune and evaluate match lines to scenes by."""
+    records = []
     for scene in scenes:
-        with fiona.open(scene.parent / "reference_front.gpkg") as src:
-            boxes += [shape(f["geometry"]) for f in src]
-    x0, y0, x1, y1 = shapely.unary_union(boxes).bounds
+        lines, _ = read_lines(scene.parent / "reference_front.gpkg")
+        for geom, _props in lines:
+            records += [(part, {"scene": scene.stem}) for part in getattr(geom, "geoms", [geom])]
+    return records
+
+
+def union_aoi(lines: list[tuple[object, dict]], path: Path, margin_m: float, glacier: str) -> None:
+    """One AOI box around the lines (plus a margin): where the fine-tune's labels may lie. Its name is the
+    glacier's (finetune names the training images after it)."""
+    x0, y0, x1, y1 = shapely.unary_union([geom for geom, _ in lines]).bounds
     schema = {"geometry": "Polygon", "properties": {"name": "str"}}
     with fiona.open(path, "w", driver="GPKG", crs=CRS, schema=schema) as dst:
         poly = box(x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m)
@@ -138,9 +135,10 @@ def main() -> None:
         tests.append("JAC_2013-09-08_TSX_6_1_005")  # the bundled sample scene
     train_scenes = build(args.data, train, out / "train", args.glacier, log)
     test_scenes = build(args.data, tests, out / "test", args.glacier, log)
-    merge_fronts(train_scenes, out / "train_fronts.gpkg")
-    merge_fronts(test_scenes, out / "test_fronts.gpkg")
-    union_aoi(train_scenes, out / "train_aoi.gpkg", margin_m=16 * 60, glacier=args.glacier)
+    train_lines = reference_lines(train_scenes)
+    write_lines(out / "train_fronts.gpkg", train_lines, CRS, {"scene": "str"})
+    write_lines(out / "test_fronts.gpkg", reference_lines(test_scenes), CRS, {"scene": "str"})
+    union_aoi(train_lines, out / "train_aoi.gpkg", margin_m=16 * 60, glacier=args.glacier)
 
     base = str(args.bases / args.glacier / "last.pt")
     model = out / "finetuned.onnx"

@@ -15,6 +15,13 @@ OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def check_scale_aug(zoom: list[float]) -> list[float]:
+    """A --scale-aug range as floats [LO, HI], refused unless 0 < LO <= HI."""
+    if len(zoom) != 2 or not 0 < zoom[0] <= zoom[1]:
+        raise GlacierfrontError(f"--scale-aug {zoom}: give LO,HI with 0 < LO <= HI, e.g. 0.5,2")
+    return [float(v) for v in zoom]
+
+
 @dataclass
 class TrainConfig:
     """Defaults follow the CISNet protocol (spec: shared/docs/CISNET.md) except where noted."""
@@ -78,11 +85,7 @@ class TrainConfig:
         if not 0 < self.lr_min <= self.lr_max:
             raise GlacierfrontError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min}, {self.lr_max}")
         if self.scale_aug is not None:
-            if len(self.scale_aug) != 2 or not 0 < self.scale_aug[0] <= self.scale_aug[1]:
-                raise GlacierfrontError(
-                    f"--scale-aug {self.scale_aug}: give LO,HI with 0 < LO <= HI, e.g. 0.5,2"
-                )
-            self.scale_aug = [float(v) for v in self.scale_aug]
+            self.scale_aug = check_scale_aug(self.scale_aug)
         self.model_config()  # validates encoder, decoder and drop path now, not after data loading
 
     def model_config(self) -> CISNetConfig:

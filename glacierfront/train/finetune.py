@@ -25,6 +25,7 @@ from typing import Any
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.checksum import CHECKSUM_FILE, parse_sum_line, sha256_file, verify_listed_checksum
+from glacierfront.train.config import check_scale_aug
 from glacierfront.train.finetune_data import Prepared
 
 # Defaults measured on 2 CPU cores (docs/finetune.md): 5 images fine-tune in a few minutes.
@@ -163,9 +164,8 @@ def plan(n_images: int, options: FinetuneOptions) -> tuple[int, int, int]:
         raise GlacierfrontError("give --steps or --epochs, not both")
     if options.batch_size < 1:
         raise GlacierfrontError(f"--batch-size {options.batch_size}: must be at least 1")
-    zoom = options.scale_aug
-    if zoom is not None and (len(zoom) != 2 or not 0 < zoom[0] <= zoom[1]):
-        raise GlacierfrontError(f"--scale-aug {zoom}: give LO,HI with 0 < LO <= HI, e.g. 0.5,2")
+    if options.scale_aug is not None:
+        check_scale_aug(options.scale_aug)  # before any work; TrainConfig checks it again when built
     per_epoch = steps_per_epoch(n_images, batch_for(n_images, options.batch_size))
     if options.epochs is not None:
         if options.epochs < 1:
