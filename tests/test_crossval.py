@@ -56,6 +56,8 @@ def test_second_run_scores_without_training_again_and_refuses_another_recipe(dat
     capsys.readouterr()
     assert run(data, out, "--scale-aug", "0.5,2") == 1
     assert "other options (scale_aug)" in capsys.readouterr().err
+    assert run(data, out, "--ema", "0.99") == 1
+    assert "other options (ema)" in capsys.readouterr().err
 
 
 def test_score_only_refuses_missing_folds(data, tmp_path, capsys):

@@ -206,7 +206,11 @@ def test_cli_train_then_resume_and_refuse_overwrite(data, tmp_path, capsys):
     args_plain = [*args[:4], str(plain), *args[5:], "--scale-aug", "off", "--no-intensity-aug"]
     assert main(args_plain) == 0
     config = TrainConfig.load(plain / "config.json")
-    assert config.scale_aug is None and not config.intensity_aug
+    assert config.scale_aug is None and not config.intensity_aug and config.ema is None
+    averaged = tmp_path / "ema"
+    assert main([*args[:4], str(averaged), *args[5:], "--ema", "0.99"]) == 0
+    assert TrainConfig.load(averaged / "config.json").ema == 0.99
+    assert "raw_state_dict" in load_checkpoint(averaged / "last.pt").training
 
 
 def test_bad_options_are_one_line_errors(data, tmp_path, capsys):
@@ -344,3 +348,48 @@ def test_a_bad_label_in_a_dataloader_worker_stops_training_with_one_line(data, t
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and label.name in lines[0] and "truncated" in lines[0]
+
+
+def test_ema_checkpoints_hold_the_average_and_resume_restores_both_weight_sets(data, tmp_path):
+    straight = Trainer(tiny_config(data, tmp_path / "a", ema=0.9))
+    straight.fit()
+    ckpt = load_checkpoint(tmp_path / "a" / "last.pt")
+    raw = ckpt.training["raw_state_dict"]
+    average = ckpt.state_dict
+    learned = [k for k, v in raw.items() if v.is_floating_point() and v.dim() > 1]
+    # The saved weights are the average, not the live ones; the live ones ride along for resuming.
+    assert any(not torch.equal(average[k], raw[k]) for k in learned)
+    assert all(torch.equal(average[k], straight.kept_model.state_dict()[k]) for k in average)
+    assert all(torch.equal(raw[k], straight.model.state_dict()[k]) for k in raw)
+    assert ckpt.training["ema_steps"] == 4
+
+    first = Trainer(tiny_config(data, tmp_path / "b", ema=0.9, epochs=1))
+    first.fit()
+    resumed = Trainer(tiny_config(data, tmp_path / "b", ema=0.9, epochs=2), resume=True)
+    resumed.fit()
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(average[k], b.state_dict[k]) for k in average)
+    assert all(torch.equal(raw[k], b.training["raw_state_dict"][k]) for k in raw)
+
+
+def test_ema_update_moves_the_average_a_decay_step_towards_the_live_weights(data, tmp_path):
+    trainer = Trainer(tiny_config(data, tmp_path / "run", ema=0.5))
+    param = next(trainer.model.parameters())
+    kept = next(trainer.kept_model.parameters())
+    with torch.no_grad():
+        kept.fill_(0.0)
+        param.fill_(1.0)
+    trainer.ema_steps = 1000  # past the ramp: the configured decay applies
+    trainer._update_ema()
+    assert torch.allclose(kept, torch.full_like(kept, 0.5))
+    trainer._update_ema()
+    assert torch.allclose(kept, torch.full_like(kept, 0.75))
+    assert trainer.kept_model is not trainer.model
+
+
+def test_resume_refuses_a_different_ema_setting(data, tmp_path):
+    Trainer(tiny_config(data, tmp_path / "run", ema=0.9, epochs=1)).fit()
+    with pytest.raises(GlacierfrontError, match="--ema"):
+        Trainer(tiny_config(data, tmp_path / "run", epochs=2), resume=True)
+    with pytest.raises(GlacierfrontError, match="between 0 and 1"):
+        tiny_config(data, tmp_path / "x", ema=1.5)

@@ -35,6 +35,13 @@ TTA = typer.Option(
     "(8x the model time).",
 )
 
+EMA = typer.Option(
+    None,
+    "--ema",
+    help="Keep a moving average of the weights with this decay per step (e.g. 0.998); validation and the "
+    "saved checkpoints use it. Default: off.",
+)
+
 
 def _check_ocean_rule(value: str | None) -> str | None:
     from glacierfront.fronts import check_ocean_rule

@@ -56,6 +56,9 @@ class TrainConfig:
     cycle_epochs: float = 4.0  # one triangular cycle of the cyclic LR, in epochs [ours]
     weight_decay: float = 0.0
     clip_grad: float = 1.0
+    # Exponential moving average of the weights, decay per step (e.g. 0.998: about 500 steps); validation and
+    # every checkpoint's weights are the average, the raw weights ride in the training state. None: off.
+    ema: float | None = None
     precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
     channels_last: bool = True
     compile: bool = False
@@ -82,6 +85,8 @@ class TrainConfig:
             raise GlacierfrontError("--batch-size and --epochs must be at least 1")
         if self.val_every < 1:
             raise GlacierfrontError(f"val_every must be at least 1, got {self.val_every}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise GlacierfrontError(f"--ema {self.ema}: the decay must lie between 0 and 1, e.g. 0.998")
         if not 0 < self.lr_min <= self.lr_max:
             raise GlacierfrontError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min}, {self.lr_max}")
         if self.scale_aug is not None:

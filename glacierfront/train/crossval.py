@@ -29,7 +29,7 @@ from glacierfront.train.config import TrainConfig
 # Options that may differ between folds or invocations without changing the recipe (epochs: a fold can be
 # trained on to a larger budget, as with train --resume --epochs).
 _NOT_RECIPE = {"out", "val_glaciers", "data", "workers", "device", "extra", "val_fraction", "glaciers",
-               "patience", "epochs"}  # fmt: skip
+               "patience", "epochs", "val_every"}  # fmt: skip
 
 
 @dataclass

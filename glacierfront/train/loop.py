@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -111,6 +112,11 @@ class Trainer:
         self.step_module = TrainStep(model, config.change_label).to(self.device)
         if config.channels_last:
             self.step_module = self.step_module.to(memory_format=torch.channels_last)
+        # The averaged weights (--ema): what is validated and saved; the raw ones go on learning.
+        self.ema: CISNet | None = None
+        self.ema_steps = 0
+        if config.ema is not None:
+            self.ema = copy.deepcopy(self.step_module.model).eval().requires_grad_(False)
         self.optimizer = self._optimizer()
         self.steps_per_epoch = self._steps_per_epoch()
         self.scheduler = self._scheduler()
@@ -130,6 +136,23 @@ class Trainer:
     @property
     def model(self) -> CISNet:
         return self.step_module.model
+
+    @property
+    def kept_model(self) -> CISNet:
+        """The weights that are validated and saved: the moving average with --ema, else the model itself."""
+        return self.ema if self.ema is not None else self.model
+
+    def _update_ema(self) -> None:
+        """One step of the weight average. The decay ramps up from 0.1 (early weights are far from trained;
+        a fixed 0.998 would keep the random start in the average for hundreds of steps)."""
+        if self.ema is None:
+            return
+        self.ema_steps += 1
+        decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1.0 - decay)
+            for kept, live in zip(self.ema.buffers(), self.model.buffers(), strict=True):
+                kept.copy_(live)
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup_device(self) -> torch.device:
@@ -187,6 +210,9 @@ class Trainer:
             "rng_python": _python_state_to_plain(random.getstate()),
             "config": self.cfg.to_dict(),
         }
+        if self.ema is not None:  # the checkpoint's weights are the average: keep the raw ones to resume
+            state["raw_state_dict"] = self.model.state_dict()
+            state["ema_steps"] = self.ema_steps
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         return state
@@ -195,8 +221,17 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if ckpt.training is None:
             raise GlacierfrontError(f"{path}: holds no training state to resume from")
-        self.model.load_state_dict(ckpt.state_dict)
         t = ckpt.training
+        if self.ema is not None:
+            if "raw_state_dict" not in t:
+                raise GlacierfrontError(f"{path}: was trained without --ema; resume it without --ema")
+            self.ema.load_state_dict(ckpt.state_dict)
+            self.model.load_state_dict(t["raw_state_dict"])
+            self.ema_steps = t["ema_steps"]
+        elif "raw_state_dict" in t:
+            raise GlacierfrontError(f"{path}: was trained with --ema; resume it with the same --ema")
+        else:
+            self.model.load_state_dict(ckpt.state_dict)
         self.optimizer.load_state_dict(t["optimizer"])
         self.scheduler.load_state_dict(t["scheduler"])
         self.step_module.joint.load_state_dict(t["joint_loss"])
@@ -217,7 +252,9 @@ class Trainer:
         }
 
     def save(self, name: str, extra: dict[str, Any] | None = None) -> Path:
-        return save_checkpoint(self.out / name, self.model, self._metadata(extra), self._training_state())
+        return save_checkpoint(
+            self.out / name, self.kept_model, self._metadata(extra), self._training_state()
+        )
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, on_step=None, on_epoch=None) -> list[dict[str, Any]]:
@@ -303,7 +340,7 @@ class Trainer:
         if self.main and self._validating():
             row.update(
                 validate(
-                    self.model,
+                    self.kept_model,
                     self.val_items,
                     self.device,
                     self.cfg.val_min_length_px,
@@ -341,6 +378,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.step_module.parameters(), self.cfg.clip_grad)
         self.optimizer.step()
         self.scheduler.step()
+        self._update_ema()
         return value, {k: float(v.detach()) for k, v in parts.items()}
 
     def _keep_best(self, row: dict[str, Any]) -> None:
