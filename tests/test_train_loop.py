@@ -201,16 +201,24 @@ def test_cli_train_then_resume_and_refuse_overwrite(data, tmp_path, capsys):
     assert load_checkpoint(out / "last.pt").training["epoch"] == 2
     # The recipe LOGO kept is the default: random zoom and intensity augmentation on.
     config = TrainConfig.load(out / "config.json")
-    assert config.scale_aug == [0.5, 2.0] and config.intensity_aug
+    assert config.scale_aug == [0.5, 2.0] and config.intensity_aug and config.ema == 0.998
+    assert "raw_state_dict" in load_checkpoint(out / "last.pt").training
     plain = tmp_path / "plain"
-    args_plain = [*args[:4], str(plain), *args[5:], "--scale-aug", "off", "--no-intensity-aug"]
+    old_recipe = ["--scale-aug", "off", "--no-intensity-aug", "--ema", "off"]
+    args_plain = [*args[:4], str(plain), *args[5:], *old_recipe]
     assert main(args_plain) == 0
     config = TrainConfig.load(plain / "config.json")
     assert config.scale_aug is None and not config.intensity_aug and config.ema is None
+    assert "raw_state_dict" not in load_checkpoint(plain / "last.pt").training
     averaged = tmp_path / "ema"
     assert main([*args[:4], str(averaged), *args[5:], "--ema", "0.99"]) == 0
     assert TrainConfig.load(averaged / "config.json").ema == 0.99
-    assert "raw_state_dict" in load_checkpoint(averaged / "last.pt").training
+    capsys.readouterr()
+    assert main([*args[:4], str(tmp_path / "bad"), *args[5:], "--ema", "fast"]) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == "glacierfront: error: --ema 'fast': give a decay such as 0.998, or off"
+    )
 
 
 def test_bad_options_are_one_line_errors(data, tmp_path, capsys):

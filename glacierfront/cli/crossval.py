@@ -28,7 +28,7 @@ def crossval(
     intensity_aug: bool = typer.Option(
         False, "--intensity-aug/--no-intensity-aug", help="Intensity augmentation."
     ),
-    ema: float | None = opt.EMA,
+    ema: str = opt.ema_option("off"),
     batch_size: int = typer.Option(8, help="Pairs per step."),
     lr_max: float = typer.Option(2e-4, help="Highest learning rate."),
     workers: int = typer.Option(1, help="DataLoader worker processes."),
@@ -79,7 +79,7 @@ def crossval(
     base = TrainConfig(
         data=folders, out=str(out), encoder=encoder, init_from=str(init) if init else None, change_branch=not no_change_branch,
         scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, batch_size=batch_size, lr_max=lr_max,
-        workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device, ema=ema,
+        workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device, ema=opt.parse_ema(ema),
     )  # fmt: skip
     scores = []
     for glacier in held:

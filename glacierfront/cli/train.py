@@ -74,7 +74,7 @@ def train(
         "--intensity-aug/--no-intensity-aug",
         help="Gamma, dB-like curve, blur and 1..16-look speckle (on by default, as --scale-aug).",
     ),
-    ema: float | None = opt.EMA,
+    ema: str = opt.ema_option(opt.DEFAULT_EMA),
     seed: int = typer.Option(0, help="Random seed (split, pairing, augmentation, init)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -113,7 +113,7 @@ def train(
             workers=workers, epochs=DEFAULT_EPOCHS if epochs is None else epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
             weight_decay=weight_decay, precision=precision, compile=compile_, max_steps_per_epoch=max_steps,
             seed=seed, device=device, val_metres=val_metres, scale_aug=parse_scale_aug(scale_aug),
-            intensity_aug=intensity_aug, init_from=str(init) if init else None, ema=ema,
+            intensity_aug=intensity_aug, init_from=str(init) if init else None, ema=opt.parse_ema(ema),
         )  # fmt: skip
     trainer = Trainer(config, resume=resume is not None, quiet=quiet)
     console = Console(stderr=True, quiet=quiet or not trainer.main)
