@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from train_on_device import small_copy  # the script's own folder is on sys.path
+
 from glacierfront.train import crossval as cv
 from glacierfront.train.config import TrainConfig
 
@@ -189,23 +191,10 @@ def child(wanted: Path) -> None:
         score = cv.score_fold(run, backend, glacier)
         with open(run / "score.pkl", "wb") as fh:
             pickle.dump(score, fh)
-    _small_copy(run / "last.pt", run / "last-fp16.pt")
-    if (
-        not config.val_glaciers
-    ):  # a random-split run: its best.pt (chosen on seen glaciers) is a candidate model
-        _small_copy(run / "best.pt", run / "best-fp16.pt")
-
-
-def _small_copy(src: Path, dst: Path) -> None:
-    """last.pt without optimiser/RNG state and with fp16 weights (small enough to copy back)."""
-    import torch
-
-    payload = torch.load(src, map_location="cpu", weights_only=False)
-    payload.pop("training", None)
-    payload["state_dict"] = {
-        k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
-    }
-    torch.save(payload, dst)
+    small_copy(run / "last.pt", run / "last-fp16.pt")
+    # A random-split run: its best.pt (chosen on seen glaciers) is a candidate model.
+    if not config.val_glaciers:
+        small_copy(run / "best.pt", run / "best-fp16.pt")
 
 
 def tables(out: Path, recipes: list[str], target: int | None) -> None:

@@ -64,10 +64,10 @@ def main() -> None:
     finally:  # also after SIGTERM (a time limit): the trainer has saved last.pt, best.pt is the best so far
         trainer.close()
         print(f"wall {time.perf_counter() - started:.1f} s", flush=True)
-        _small_copy(Path(args.out) / "best.pt", Path(args.out) / "best-fp16.pt")
+        small_copy(Path(args.out) / "best.pt", Path(args.out) / "best-fp16.pt")
 
 
-def _small_copy(src: Path, dst: Path) -> None:
+def small_copy(src: Path, dst: Path) -> None:
     """best.pt without optimiser/RNG state and with fp16 weights: about half the inference-only size."""
     import torch
 
