@@ -36,8 +36,8 @@ def test_default_model_finds_the_sample_front(tmp_path):
     assert result.lines and result.crs.to_epsg() == 3413
     out = write_lines(tmp_path / "fronts.gpkg", result.records(), result.crs, LINE_SCHEMA)
     scores = evaluate_vectors(out, SAMPLE_DIR / "reference_front.gpkg", match="all")
-    # Measured 105.8 m (under 2 px of the nominal 60 m); 137 m (1.3x) fails a result that got notably worse.
-    assert np.isfinite(scores["mde"]) and scores["mde"] <= 137.0
+    # Measured 127.1 m (about 2 px of the nominal 60 m); 165 m (1.3x) fails a result that got notably worse.
+    assert np.isfinite(scores["mde"]) and scores["mde"] <= 165.0
 
 
 def test_shipped_catalog_names_sar_and_optical_and_its_default_is_the_default_model():

@@ -15,14 +15,13 @@ Scaling to [0, 1] (the model was trained on caffe256: 8-bit SAR amplitude / 255,
                                        (10 log10 A^2) are the same number, so both come out as amplitude.
       anything else (uint16, integers, float amplitude)   amplitude: "percentile:0.5,99.5".
     Measured with ``.venv/bin/python benchmarks/intensity_bench.py --speckle`` (the shipped model on its 48
-    validation images written as GeoTIFFs; pooled MDE in px of the 256 grid): 8-bit /255 3.99; uint16 (v*257,
-    v*40, v*40+1000) and float amplitude 4.02 (the former 2-98 stretch 4.08); float dB 4.02 (a stretch of
-    the dB values, the former auto: 8.20 and one image without a front); single-look speckled amplitude or
-    dB 4.70 (2-98 4.75, min-max 5.53). A pure gain ("gain:99.5") ties it without an offset but gives 4.46
-    on v*40+1000.
-    Not detected, so say it: linear power such as sigma0 (taken as amplitude: 4.45 and two images without
-    a front; "power": 4.02), dB whose values are mostly positive, e.g. dB of raw DN (taken as amplitude:
-    8.68; "db": 4.02), and dB coded in integers (convert it first).
+    validation images written as GeoTIFFs; pooled MDE in px of the 256 grid): 8-bit /255 3.85; uint16 (v*257,
+    v*40, v*40+1000) and float amplitude 3.86 (the former 2-98 stretch 3.87); float dB 3.86 (a stretch of
+    the dB values, the former auto: 8.06); single-look speckled amplitude or dB 4.28 (2-98 4.39, min-max
+    4.86). A pure gain ("gain:99.5") ties it without an offset (3.84) but gives 4.21 on v*40+1000.
+    Not detected, so say it: linear power such as sigma0 (taken as amplitude: 4.41; "power": 3.86), dB whose
+    values are mostly positive, e.g. dB of raw DN (taken as amplitude: 8.70; "db": 3.86), and dB coded in
+    integers (convert it first).
 
 Explicit modes
     A mapping, optionally after a word that says what the values are ("db+percentile:1,99"):
