@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from glacierfront.model import CISNet, CISNetConfig, save_checkpoint
+from glacierfront.model import CISNet, CISNetConfig, load_model, save_checkpoint
 from glacierfront.model.export import INPUT_NAME, export_onnx
 
 SHAPES = [(1, 1, 256, 256), (4, 1, 512, 512), (2, 1, 300, 451)]
@@ -31,7 +31,7 @@ def main() -> None:
         if not args.checkpoint:
             torch.manual_seed(0)
             save_checkpoint(ckpt, CISNet(CISNetConfig(encoder=args.encoder)))
-        model = CISNet.from_checkpoint(ckpt)
+        model = load_model(ckpt)
         onnx_path = export_onnx(ckpt, Path(tmp) / "model.onnx")
         session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         rows = []

@@ -84,9 +84,9 @@ def flops_per_pixel(checkpoint: Path, tile: int = 512) -> float:
     """Multiply-adds x 2 of one forward pass (convolutions and linear layers), per input pixel."""
     import torch
 
-    from glacierfront.model import CISNet
+    from glacierfront.model import load_model
 
-    model = CISNet.from_checkpoint(checkpoint)
+    model = load_model(checkpoint)
     total = [0]
 
     def hook(module, inputs, output):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.model import CISNet, CISNetConfig, load_checkpoint, save_checkpoint
+from glacierfront.model import CISNet, CISNetConfig, load_checkpoint, load_model, save_checkpoint
 from glacierfront.model.checkpoint import FORMAT
 
 
@@ -17,9 +21,9 @@ class Payload:
         self.value = 1
 
 
-def test_from_checkpoint_rebuilds_same_model(atto_checkpoint):
+def test_load_model_rebuilds_same_model(atto_checkpoint):
     path, model = atto_checkpoint
-    rebuilt = CISNet.from_checkpoint(path)
+    rebuilt = load_model(path)
     assert rebuilt.config == model.config
     x = torch.randn(1, 1, 64, 64)
     with torch.no_grad():
@@ -71,7 +75,7 @@ def test_weights_not_fitting_config_are_reported(tmp_path):
     payload["config"]["encoder"] = "femto"
     torch.save(payload, path)
     with pytest.raises(GlacierfrontError, match="m.pt: weights do not fit the config"):
-        CISNet.from_checkpoint(path)
+        load_model(path)
 
 
 def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
@@ -107,3 +111,12 @@ def test_save_failing_after_writing_part_of_the_file_keeps_the_previous_checkpoi
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
     assert target.read_bytes() == before
     assert load_checkpoint(target).metadata["epoch"] == 1
+
+
+def test_the_network_module_does_not_import_the_checkpoint_module():
+    # checkpoint.py builds CISNet; cisnet.py must not reach back (no import circle, not even a deferred one).
+    import glacierfront.model.cisnet as network
+
+    assert "model.checkpoint" not in Path(network.__file__).read_text()
+    code = "import sys, glacierfront.model.cisnet; assert 'glacierfront.model.checkpoint' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -17,6 +17,7 @@ _EXPORTS = {
     "PairOutput": "cisnet",
     "Checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
+    "load_model": "checkpoint",
     "save_checkpoint": "checkpoint",
     "load_encoder_weights": "weights",
 }

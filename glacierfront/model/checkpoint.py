@@ -14,6 +14,7 @@ import torch
 from glacierfront import __version__
 from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.atomic import atomic_path
+from glacierfront.model.cisnet import CISNet
 from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, ZONE_CLASSES, CISNetConfig
 
 FORMAT = "glacierfront-checkpoint"
@@ -44,9 +45,7 @@ class Checkpoint:
     training: dict[str, Any] | None = None
     source: str = "checkpoint"
 
-    def build_model(self):
-        from glacierfront.model.cisnet import CISNet
-
+    def build_model(self) -> CISNet:
         model = CISNet(self.config)
         expected = model.state_dict()
         # A checkpoint may omit the change head (saved for inference only); everything else must fit.
@@ -129,3 +128,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return Checkpoint(
         config, payload["state_dict"], payload.get("metadata", {}), payload.get("training"), source=str(path)
     )
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> CISNet:
+    """Rebuild the model from a glacierfront checkpoint file alone (config + weights)."""
+    return load_checkpoint(path, map_location=map_location).build_model()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -81,11 +80,3 @@ class CISNet(nn.Module):
             self.change_head(b1, b2)[..., :h, :w],
             self.change_head(b2, b1)[..., :h, :w],
         )
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> CISNet:
-        """Rebuild the model from a glacierfront checkpoint file alone (config + weights)."""
-        from glacierfront.model.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(path, map_location=map_location)
-        return ckpt.build_model()
