@@ -26,8 +26,8 @@ from rasterio.warp import transform_geom
 from shapely.geometry import LineString, mapping, shape
 
 # Imported up front so that neither the timings nor the RSS growth include loading the libraries.
-from glacierfront.evaluate_vector import evaluate_vectors, pair_distances_m
-from glacierfront.io.vectors import write_lines
+from glacierfront.evaluate.vector import evaluate_vectors, pair_distances_m
+from glacierfront.io.vector_files import write_lines
 
 SIZES = (10_000, 100_000, 200_000, 1_000_000)
 SPACING_M = 1.0

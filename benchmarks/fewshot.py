@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glacierfront.evaluate_caffe import CaffeOptions, evaluate_caffe
+from glacierfront.evaluate.caffe import CaffeOptions, evaluate_caffe
 from glacierfront.inference import load_backend
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import list_split, parse_caffe_name

@@ -36,7 +36,7 @@ from shapely.geometry import box, mapping
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fewshot import GLACIER_SIDES, images_of, pick
 
-from glacierfront.io.vectors import read_lines, write_lines
+from glacierfront.io.vector_files import read_lines, write_lines
 
 # Where each glacier's scenes are placed (nominal: scene centre near the real front, degrees).
 PLACES = {"JAC": (-49.93, 69.17), "Crane": (-62.3, -65.3), "DBE": (-58.1, -61.95), "SI": (-58.5, -66.0)}

@@ -17,7 +17,7 @@ import rasterio
 from glacierfront.data import SAMPLE_OPTICAL_DIR
 from glacierfront.evaluate import evaluate_vectors
 from glacierfront.inference import load_backend, model_path
-from glacierfront.io.vectors import write_lines
+from glacierfront.io.vector_files import write_lines
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
 
 

@@ -25,7 +25,7 @@ from shapely import affinity
 from shapely.geometry import LineString, box, shape
 
 from glacierfront.geodesy import ground_lengths_m
-from glacierfront.io.vectors import write_lines
+from glacierfront.io.vector_files import write_lines
 
 SAMPLE = Path(__file__).resolve().parent.parent / "glacierfront" / "data" / "sample"
 EPSG_3413 = CRS.from_epsg(3413)

@@ -127,7 +127,7 @@ def sample_paths(paths: list[np.ndarray], spacing_m: float) -> np.ndarray:
     """Points every ``spacing_m`` ground metres along each ECEF path, ends included; (N, 3).
 
     Equal steps per path, never longer than ``spacing_m``, landing exactly on both ends (as
-    ``glacierfront.metrics.densify`` does on the map).
+    ``glacierfront.evaluate.metrics.densify`` does on the map).
     """
     if spacing_m <= 0:
         raise GlacierfrontError(f"spacing_m must be > 0, got {spacing_m}")

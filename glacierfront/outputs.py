@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.vectors import DEFAULT_LAYER, DRIVERS, GPKG, driver_for, what_would_be_replaced
+from glacierfront.io.vector_files import DEFAULT_LAYER, DRIVERS, GPKG, driver_for, what_would_be_replaced
 
 # -f/--format: the short names and GDAL's driver names (any case), as the suffix a folder's files get.
 FORMATS = {

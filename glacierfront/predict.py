@@ -27,7 +27,7 @@ from glacierfront.io.scratch import release, scratch_array
 from glacierfront.model.info import read_scale
 from glacierfront.segment import default_batch, segment, tiling_for
 from glacierfront.tiling import tile_rows
-from glacierfront.vectors import FrontLine, length_m, lines_from_pixels
+from glacierfront.vectorise import FrontLine, length_m, lines_from_pixels
 
 # Without georeferencing, lengths are in pixels: CaFFe's pixel-grid rule of 2 px stands in for 750 m.
 PIXEL_MIN_LENGTH_PX = 2.0
@@ -109,7 +109,7 @@ class SceneResult:
         """(CRS, records) with the lines moved to ``target_crs`` when one is set; pixel coordinates stay."""
         if target_crs is None or self.crs is None:
             return self.crs, self.records()
-        from glacierfront.io.vectors import reproject_records
+        from glacierfront.io.vector_files import reproject_records
 
         return target_crs, reproject_records(self.records(), self.crs, target_crs)
 

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.raster import Scene
 from glacierfront.io.zonemap import ZONE_COLOURS
-from glacierfront.vectors import FrontLine
+from glacierfront.vectorise import FrontLine
 
 MAX_SIDE_PX = 1600
 MIN_SIDE_PX = 768

@@ -9,7 +9,7 @@ from shapely.geometry import LineString
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.atomic import atomic_path
-from glacierfront.io.vectors import SHAPEFILE_PARTS, read_lines, write_lines
+from glacierfront.io.vector_files import SHAPEFILE_PARTS, read_lines, write_lines
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:

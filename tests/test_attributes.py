@@ -12,7 +12,7 @@ from rasterio.transform import from_origin
 from glacierfront.attributes import QUALITY_FLAGS, decimal_year
 from glacierfront.cli import main
 from glacierfront.inference import load_backend
-from glacierfront.io.vectors import read_lines
+from glacierfront.io.vector_files import read_lines
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
 
 X0, Y0, RES = -200_000.0, -2_000_000.0, 20.0

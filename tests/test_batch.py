@@ -28,7 +28,7 @@ from glacierfront.batch.manifest import FIELDS, ManifestWriter, read_states
 from glacierfront.batch.sources import scene_source
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.vectors import read_lines
+from glacierfront.io.vector_files import read_lines
 from glacierfront.outputs import plan_outputs
 
 

@@ -17,10 +17,10 @@ from shapely.geometry import LineString, mapping, shape
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate import CaffeOptions, csv_rows, evaluate_caffe, evaluate_vectors, local_metric_crs
+from glacierfront.evaluate.metrics import densify
 from glacierfront.inference import Backend
 from glacierfront.io.caffe import list_split, read_png, zones_from_png_values, zones_to_png_values
-from glacierfront.io.vectors import write_lines
-from glacierfront.metrics import densify
+from glacierfront.io.vector_files import write_lines
 from glacierfront.model.config import CISNetConfig
 
 SAMPLE = Path(__file__).parent / "data" / "caffe256_sample"

@@ -12,7 +12,8 @@ import torch
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.evaluate_caffe import CaffeOptions, evaluate_caffe
+from glacierfront.evaluate.caffe import CaffeOptions, evaluate_caffe
+from glacierfront.evaluate.metrics import ZoneAccumulator
 from glacierfront.io.caffe import (
     GLACIER,
     IGNORE_ZONE,
@@ -26,7 +27,6 @@ from glacierfront.io.caffe import (
     write_zones,
 )
 from glacierfront.io.frontlines import caffe_name_for, import_frontlines, weak_zones
-from glacierfront.metrics import ZoneAccumulator
 from glacierfront.train.augment import NO_AUGMENT
 from glacierfront.train.data import IGNORE_INDEX, CaffePatches, change_label
 from glacierfront.train.losses import segmentation_loss

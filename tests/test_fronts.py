@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.evaluate.metrics import MDEAccumulator, front_distances
 from glacierfront.fronts import (
     GLACIER,
     NA,
@@ -22,7 +23,6 @@ from glacierfront.fronts import (
     remove_short_fronts,
 )
 from glacierfront.io.caffe import list_split, read_bbox, read_png, zones_from_png_values
-from glacierfront.metrics import MDEAccumulator, front_distances
 
 SAMPLE_DIR = Path(__file__).parent / "data" / "caffe256_sample"
 

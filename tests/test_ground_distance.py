@@ -20,8 +20,8 @@ from shapely.geometry import LineString, Point, mapping, shape
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate import evaluate_vectors
-from glacierfront.io.vectors import write_lines
-from glacierfront.vectors import front_lines, length_m
+from glacierfront.io.vector_files import write_lines
+from glacierfront.vectorise import front_lines, length_m
 
 A = 6_378_137.0
 F = 1 / 298.257223563

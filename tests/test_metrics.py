@@ -7,7 +7,7 @@ import pytest
 from shapely.geometry import LineString, MultiLineString
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.metrics import (
+from glacierfront.evaluate.metrics import (
     MDEAccumulator,
     ZoneAccumulator,
     densify,

@@ -16,7 +16,7 @@ from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
 from glacierfront.io.raster import open_scene
-from glacierfront.io.vectors import read_lines
+from glacierfront.io.vector_files import read_lines
 from glacierfront.model.catalog import resolve_model
 from glacierfront.model.export import restamp_onnx
 from glacierfront.model.info import describe_model

@@ -11,8 +11,8 @@ from fakes import glacier_scene, threshold_model
 from shapely.geometry import LineString
 
 from glacierfront.cli import main
-from glacierfront.io import vectors
-from glacierfront.io.vectors import read_lines, write_lines
+from glacierfront.io import vector_files
+from glacierfront.io.vector_files import read_lines, write_lines
 
 X0, Y0, RES = -200_000.0, -2_000_000.0, 20.0
 
@@ -198,7 +198,7 @@ def test_a_failed_write_is_one_line_and_keeps_the_previous_file(model, scene, tm
         sink = real_open(path, mode, **kwargs)
         return FullDisk(sink) if mode == "w" else sink
 
-    monkeypatch.setattr(vectors.fiona, "open", opening)
+    monkeypatch.setattr(vector_files.fiona, "open", opening)
     assert _predict(scene, model, out, "--overwrite") == 1
     err = capsys.readouterr().err
     assert "writing failed (No space left on device); the previous file is kept" in err

@@ -11,7 +11,7 @@ from fakes import glacier_scene, threshold_model
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
-from glacierfront.io.vectors import read_lines
+from glacierfront.io.vector_files import read_lines
 from glacierfront.model.export import restamp_onnx
 from glacierfront.predict import PredictOptions, choose_scale, predict_scene
 from glacierfront.segment import segment_array
@@ -248,7 +248,7 @@ def test_aoi_in_another_crs_limits_the_front(model, scene, tmp_path):
 def test_aoi_without_polygons_is_an_error(model, scene, tmp_path, capsys):
     from shapely.geometry import LineString
 
-    from glacierfront.io.vectors import write_lines
+    from glacierfront.io.vector_files import write_lines
 
     lines = write_lines(tmp_path / "lines.gpkg", [(LineString([(0, 0), (1, 1)]), {})], "EPSG:3413", {})
     assert (
@@ -629,7 +629,7 @@ def test_a_wrong_aoi_fails_before_the_model_runs(model, scene, tmp_path, capsys,
     from shapely.geometry import LineString
 
     import glacierfront.cli.predict as predict_cli_module
-    from glacierfront.io.vectors import write_lines
+    from glacierfront.io.vector_files import write_lines
 
     ran = []
     monkeypatch.setattr(predict_cli_module, "predict_scene", lambda *a, **k: ran.append(a))

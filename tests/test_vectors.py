@@ -7,7 +7,7 @@ import pytest
 from affine import Affine
 
 from glacierfront.io.acquisition import acquisition
-from glacierfront.vectors import front_lines, length_m
+from glacierfront.vectorise import front_lines, length_m
 
 
 def test_straight_front_becomes_one_line_on_the_pixel_edge():

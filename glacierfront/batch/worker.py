@@ -17,7 +17,7 @@ from glacierfront.batch.sources import SceneSource, read_failure, readable
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import Backend, load_backend
 from glacierfront.io.checksum import sha256_file
-from glacierfront.io.vectors import write_lines
+from glacierfront.io.vector_files import write_lines
 from glacierfront.outputs import OutputPlan
 from glacierfront.predict import LINE_SCHEMA, predict_scene
 

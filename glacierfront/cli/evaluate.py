@@ -22,7 +22,7 @@ from glacierfront.evaluate import (
     nothing_evaluated,
     write_csv,
 )
-from glacierfront.evaluate_vector import FAR_APART_M
+from glacierfront.evaluate.vector import FAR_APART_M
 from glacierfront.inference import load_backend
 from glacierfront.io.caffe import list_split
 

@@ -33,7 +33,7 @@ from glacierfront.batch.worker import model_ref, remove_partial_outputs, scene_m
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
-from glacierfront.io.vectors import write_lines
+from glacierfront.io.vector_files import write_lines
 from glacierfront.outputs import output_crs, parse_format, plan_outputs
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, check_resolution, predict_scene
 

@@ -28,7 +28,7 @@ from skimage.morphology import skeletonize
 from glacierfront.data import SAMPLE_DIR
 from glacierfront.io.caffe import read_bbox, read_png
 from glacierfront.io.frontlines import front_box
-from glacierfront.io.vectors import write_lines
+from glacierfront.io.vector_files import write_lines
 
 CRS = "EPSG:3413"  # NSIDC polar stereographic north, the usual grid for Greenland glaciers
 

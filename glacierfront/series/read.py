@@ -20,7 +20,7 @@ import fiona
 from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.caffe import parse_caffe_name
-from glacierfront.io.vectors import DEFAULT_LAYER, read_features, read_lines
+from glacierfront.io.vector_files import DEFAULT_LAYER, read_features, read_lines
 
 # The files a folder of fronts is searched for (recursively; hidden files and folders are skipped).
 FRONT_SUFFIXES = (".gpkg", ".shp", ".geojson")

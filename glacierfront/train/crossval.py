@@ -131,7 +131,7 @@ def score_fold(
     options: dict[str, Any] | None = None,
 ) -> FoldScore:
     """Score ``backend`` on the images the fold in ``run`` held out, with the label floor beside it."""
-    from glacierfront.evaluate_caffe import CaffeOptions, evaluate_caffe
+    from glacierfront.evaluate.caffe import CaffeOptions, evaluate_caffe
 
     holdout = TrainConfig.load(run / "config.json").to_dict()
     caffe = CaffeOptions(pixels=True, floor=True, holdout=holdout, **(options or {}))

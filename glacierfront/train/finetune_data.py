@@ -308,7 +308,7 @@ class FrontLine:
 def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontLine], str | None]:
     """Front lines from a file or a folder (one file per scene or date: then a line without a scene or date
     field takes the date in its file's name), each with its scene name and date when known."""
-    from glacierfront.io.vectors import DRIVERS, read_lines, reproject_records
+    from glacierfront.io.vector_files import DRIVERS, read_lines, reproject_records
 
     path = Path(path)
     if not path.exists():

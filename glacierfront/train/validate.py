@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from glacierfront.evaluate_caffe import CaffeOptions, score_model
+from glacierfront.evaluate.caffe import CaffeOptions, score_model
 from glacierfront.inference import Backend
 from glacierfront.model.config import DEFAULT_TILE
 

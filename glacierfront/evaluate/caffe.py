@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.evaluate.metrics import MDEAccumulator, ZoneAccumulator, front_distances
 from glacierfront.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_front, min_length_px_for
 from glacierfront.inference import Backend
 from glacierfront.io.atomic import atomic_path
@@ -26,7 +27,6 @@ from glacierfront.io.caffe import (
     zones_from_png_values,
     zones_to_png_values,
 )
-from glacierfront.metrics import MDEAccumulator, ZoneAccumulator, front_distances
 
 # CaFFe's pixel-grid rule for resized data (caffe256): fronts of at most 2 px are noise.
 PIXEL_MIN_LENGTH_PX = 2.0

@@ -20,9 +20,9 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiLineString, mapping, shape
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.evaluate.metrics import densify
 from glacierfront.geodesy import ground_paths, on_ellipsoid, path_length_m, sample_paths
-from glacierfront.io.vectors import read_lines
-from glacierfront.metrics import densify
+from glacierfront.io.vector_files import read_lines
 
 MATCH_MODES = ("scene", "date", "all")
 # Without --spacing: a quarter of the scene resolution (feature field `resolution_m`), else a quarter of the

@@ -1,25 +1,11 @@
-"""Front evaluation: vector mode and CaFFe mode entry points, and the flat (CSV) form of their results."""
+"""The flat (CSV) form of an evaluation result, and whether anything was evaluated at all."""
 
 from __future__ import annotations
 
 import csv
 from typing import Any, TextIO
 
-from glacierfront.evaluate_caffe import CaffeOptions, evaluate_caffe, holdout_config
-from glacierfront.evaluate_vector import MATCH_MODES, evaluate_vectors, local_metric_crs
-
-__all__ = [
-    "CSV_COLUMNS",
-    "MATCH_MODES",
-    "CaffeOptions",
-    "csv_rows",
-    "evaluate_caffe",
-    "evaluate_vectors",
-    "holdout_config",
-    "local_metric_crs",
-    "nothing_evaluated",
-    "write_csv",
-]
+__all__ = ["CSV_COLUMNS", "csv_rows", "nothing_evaluated", "write_csv"]
 
 # Long ("tidy") rows: one number per row, so every mode, breakdown and metric fits the same five columns.
 CSV_COLUMNS = ("source", "group", "key", "metric", "value")
