@@ -11,8 +11,7 @@ Names are loaded on first use, so training code that scores with ``caffe`` never
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from glacierfront.lazy import lazy_names
 
 _EXPORTS = {
     "CaffeOptions": "caffe",
@@ -29,8 +28,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"glacierfront.evaluate.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'glacierfront.evaluate' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _EXPORTS)

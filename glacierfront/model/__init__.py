@@ -6,8 +6,7 @@ never imports torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from glacierfront.lazy import lazy_names
 
 _EXPORTS = {
     "ENCODER_SIZES": "config",
@@ -24,8 +23,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"glacierfront.model.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'glacierfront.model' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _EXPORTS)
