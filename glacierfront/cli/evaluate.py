@@ -65,7 +65,7 @@ def evaluate(
         None,
         "--model",
         "-m",
-        help="Model (.onnx or .pt, or a shipped model's name: sar, optical) to run over the split. "
+        help="Model (.onnx or .pt, or a shipped model's name: sar, sar-general, optical) to run over the split. "
         "Default: the shipped SAR model, except with "
         "--pred-dir, or with --floor alone (then only the labels are scored).",
     ),

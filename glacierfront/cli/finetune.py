@@ -68,7 +68,7 @@ def finetune(
         None,
         "--model",
         "-m",
-        help="Base model: a shipped name (sar, optical) or a checkpoint (.pt). Default: sar.",
+        help="Base model: a shipped name (sar, sar-general, optical) or a checkpoint (.pt). Default: sar.",
     ),
     steps: int | None = typer.Option(
         None, "--steps", help=f"Optimiser steps (default {ft.DEFAULT_STEPS}); or give --epochs."

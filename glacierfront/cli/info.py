@@ -15,7 +15,7 @@ from glacierfront.predict import DEFAULT_SCALE_TOLERANCE
 def info(
     model: str = typer.Argument(
         ...,
-        help="Model file (a checkpoint .pt or an ONNX export .onnx) or a shipped model's name (sar, optical).",
+        help="Model file (a checkpoint .pt or an ONNX export .onnx) or a shipped model's name (sar, sar-general, optical).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:

@@ -12,7 +12,7 @@ MODEL = typer.Option(
     None,
     "--model",
     "-m",
-    help="Model file (.onnx or .pt) or a shipped model's name: sar, optical (glacierfront models). "
+    help="Model file (.onnx or .pt) or a shipped model's name: sar, sar-general, optical (glacierfront models). "
     "Default: sar.",
 )
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
