@@ -24,10 +24,8 @@ def crossval(
         None, "--init", help="Start every fold from this checkpoint's weights (fine-tuning a shipped model)."
     ),
     no_change_branch: bool = typer.Option(False, "--no-change-branch", help="Plain U-ConvNeXtV2 (ablation)."),
-    scale_aug: str | None = typer.Option(None, "--scale-aug", help="Random zoom range LO,HI, e.g. 0.5,2."),
-    intensity_aug: bool = typer.Option(
-        False, "--intensity-aug/--no-intensity-aug", help="Intensity augmentation."
-    ),
+    scale_aug: str = opt.scale_aug_option("off"),
+    intensity_aug: bool = opt.intensity_aug_option(False),
     ema: str = opt.ema_option("off"),
     batch_size: int = typer.Option(8, help="Pairs per step."),
     lr_max: float = typer.Option(2e-4, help="Highest learning rate."),

@@ -88,14 +88,8 @@ def finetune(
         help="Train the decoder, bottleneck and heads on the base model's encoder (default: as good on "
         "unseen images and twice as fast), or all weights.",
     ),
-    scale_aug: str = typer.Option(
-        "off", "--scale-aug", help="Random zoom range LO,HI during the fine-tune, as train's; 'off' for none."
-    ),
-    intensity_aug: bool = typer.Option(
-        False,
-        "--intensity-aug/--no-intensity-aug",
-        help="Gamma, dB-like curve, blur and 1..16-look speckle during the fine-tune, as train's.",
-    ),
+    scale_aug: str = opt.scale_aug_option("off"),
+    intensity_aug: bool = opt.intensity_aug_option(False),
     band: int | None = typer.Option(None, "--band", help="--scenes: band to read from multi-band files."),
     scaling: str = typer.Option("auto", "--scaling", help="--scenes: how values become 0..1 (as predict)."),
     nodata: float | None = typer.Option(None, "--nodata", help="--scenes: pixel value meaning no data."),

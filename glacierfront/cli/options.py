@@ -35,17 +35,30 @@ TTA = typer.Option(
     "(8x the model time).",
 )
 
-DEFAULT_EMA = "0.998"  # train's default: it helped on every held-out glacier (docs/robustness.md)
+# train's recipe defaults: together they helped on held-out glaciers (docs/robustness.md); crossval and
+# finetune default to off, so a comparison or a fine-tune switches each one on by name.
+DEFAULT_EMA = "0.998"
+DEFAULT_SCALE_AUG = "0.5,2"
+
+
+def scale_aug_option(default: str) -> typer.models.OptionInfo:
+    """--scale-aug LO,HI or off: random zoom, so the model sees other pixel spacings."""
+    text = "Random zoom range LO,HI (crops when enlarged, no-data padding when shrunk); 'off' for none."
+    return typer.Option(default, "--scale-aug", help=text)
+
+
+def intensity_aug_option(default: bool) -> typer.models.OptionInfo:
+    """--intensity-aug/--no-intensity-aug: random changes of the input values."""
+    text = "Gamma, dB-like curve, blur and 1..16-look speckle."
+    return typer.Option(default, "--intensity-aug/--no-intensity-aug", help=text)
 
 
 def ema_option(default: str) -> typer.models.OptionInfo:
     """--ema DECAY or off: a moving average of the weights is what training validates and saves."""
-    return typer.Option(
-        default,
-        "--ema",
-        help="Keep a moving average of the weights, this decay per step (0.998: about 500 steps), and "
-        f"validate and save it; 'off' for none. Default: {default}.",
+    text = (
+        "Keep a moving average of the weights (decay per step; 0.998: about 500 steps), validate and save it."
     )
+    return typer.Option(default, "--ema", help=text + " 'off' for none.")
 
 
 def _check_ocean_rule(value: str | None) -> str | None:

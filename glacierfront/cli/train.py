@@ -63,17 +63,8 @@ def train(
     val_metres: bool = typer.Option(
         False, "--val-metres", help="Validation MDE in metres (full CaFFe; names carry the pixel spacing)."
     ),
-    scale_aug: str = typer.Option(
-        "0.5,2",
-        "--scale-aug",
-        help="Random zoom range LO,HI: other pixel spacings; 'off' for none. On by default: it helped on "
-        "held-out glaciers (docs/robustness.md).",
-    ),
-    intensity_aug: bool = typer.Option(
-        True,
-        "--intensity-aug/--no-intensity-aug",
-        help="Gamma, dB-like curve, blur and 1..16-look speckle (on by default, as --scale-aug).",
-    ),
+    scale_aug: str = opt.scale_aug_option(opt.DEFAULT_SCALE_AUG),
+    intensity_aug: bool = opt.intensity_aug_option(True),
     ema: str = opt.ema_option(opt.DEFAULT_EMA),
     seed: int = typer.Option(0, help="Random seed (split, pairing, augmentation, init)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
