@@ -24,7 +24,7 @@ from glacierfront.inference import load_backend
 from glacierfront.io.caffe import GLACIER, IGNORE_ZONE, OCEAN, read_png, read_zones
 from glacierfront.io.checksum import sha256_file
 from glacierfront.io.frontlines import weak_zones
-from glacierfront.model import load_checkpoint
+from glacierfront.model import load_checkpoint, load_model
 from glacierfront.model.export import export_checkpoint
 from glacierfront.train import finetune as ft
 from glacierfront.train import finetune_data as fd
@@ -227,8 +227,8 @@ def test_finetune_on_three_scenes_lowers_the_loss_and_writes_a_checksummed_model
     out = tmp_path / "mine.onnx"
     options = ft.FinetuneOptions(steps=16, patch=64, lr_max=1e-3, lr_min=1e-4, device="cpu")
     result = ft.finetune(prepared, ft.resolve_base(str(base)), out, options, "three test scenes")
-    before = labelled_loss(load_checkpoint(base).build_model(), prepared.folder)
-    after = labelled_loss(load_checkpoint(result.checkpoint).build_model(), prepared.folder)
+    before = labelled_loss(load_model(base), prepared.folder)
+    after = labelled_loss(load_model(result.checkpoint), prepared.folder)
     assert after < 0.8 * before
     assert result.steps == 16 and not result.interrupted
     # Checksummed: SHA256SUMS beside the files lists both; loading verifies them, a changed byte is refused.
