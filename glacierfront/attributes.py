@@ -50,8 +50,12 @@ class LineAttributes:
         aoi_geoms: list[dict] | None = None,
         aoi_ids: list[str | None] | None = None,
         glacier_id: str | None = None,
+        per_box: bool = False,
     ) -> None:
         self.valid = valid
+        # Box-rule lines (fronts_box) run from side to side of their box, one per box: reaching the box's edge
+        # and several lines for several boxes are what is asked for, not flags.
+        self.per_box = per_box
         self.transform = transform
         self.pixel = float(np.hypot(transform.a, transform.b))
         self.polygons = [shape(g) for g in aoi_geoms] if aoi_geoms else []
@@ -81,9 +85,12 @@ class LineAttributes:
             flags.append("low_confidence")
         if self._touches_nodata(line.geometry):
             flags.append("touches_nodata")
-        if self.aoi_edge is not None and line.geometry.distance(self.aoi_edge) <= AOI_EDGE_PX * self.pixel:
+        near_edge = (
+            self.aoi_edge is not None and line.geometry.distance(self.aoi_edge) <= AOI_EDGE_PX * self.pixel
+        )
+        if near_edge and not self.per_box:
             flags.append("touches_aoi_edge")
-        if n_lines > 1:
+        if n_lines > 1 and not self.per_box:
             flags.append("fragmented")
         return "+".join(flags) or "ok"
 

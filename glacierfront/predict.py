@@ -66,6 +66,41 @@ class PredictOptions:
     ocean_rule: str = "largest"
     # The glacier every line is filed under; None: the AOI polygon's glacier_id/name field, if any.
     glacier_id: str | None = None
+    # Direction from the front into the glacier (compass point or bearing) for AOI boxes without their own
+    # ``upstream`` field.
+    upstream: str | None = None
+    # "auto": the best crossing of each AOI box when every box knows its upstream end (its field or
+    # ``upstream``), else CaFFe's rule; "caffe" or "box" to choose (see fronts_box).
+    front_rule: str = "auto"
+
+
+def uses_box(options: PredictOptions) -> bool:
+    """Whether fronts are cut across the AOI boxes (``fronts_box``) rather than by CaFFe's rule; reads the
+    AOI's fields, so a box rule asked for without an upstream end fails here, before any work."""
+    from glacierfront.fronts_box import check_front_rule
+
+    rule = check_front_rule(options.front_rule)
+    if rule == "caffe":
+        return False
+    if options.aoi is None:
+        if rule == "box":
+            raise GlacierfrontError("--front-rule box: give the glacier's box as --aoi (with --upstream)")
+        return False
+    boxes = read_glacier_boxes(options.aoi)
+    known = all(box.upstream is not None for box in boxes) or options.upstream is not None
+    if rule == "box" and not known:
+        raise GlacierfrontError(
+            f"--front-rule box: which end of the box is upstream? Give --upstream (e.g. --upstream E) or an "
+            f"'upstream' field in {options.aoi}"
+        )
+    return known
+
+
+def read_glacier_boxes(aoi: Path):
+    """The AOI polygons as glacier boxes (series' reader: ids, upstream fields, one polygon each)."""
+    from glacierfront.series.read import read_boxes
+
+    return read_boxes(aoi)
 
 
 @dataclass
@@ -365,6 +400,48 @@ def predict_scene(
         return _predict_scene(Path(path), backend, options, zones_path, quicklook_path, on_start, on_tiles)
 
 
+def _caffe_lines(scene, options, zones, valid, conf, min_length_px, allowed, tmp) -> list[FrontLine]:
+    """CaFFe's rule: the largest ocean piece's edge against glacier, clipped to the AOI, as lines."""
+    pixels, _ = extract_front_banded(
+        zones, valid, min_length_px, Path(tmp), allowed, ocean_rule=options.ocean_rule
+    )
+    geographic = scene.crs is not None and scene.crs.is_geographic
+    unit_m = scene.crs.linear_units_factor[1] if scene.crs is not None and not geographic else 1.0
+    return lines_from_pixels(
+        pixels.rows,
+        pixels.cols,
+        pixels.codes,
+        pixels.pieces,
+        conf[pixels.rows, pixels.cols] / 255.0,
+        scene.resampled_transform,
+        simplify_px=options.simplify_px,
+        geographic=geographic,
+        unit_m=unit_m,
+        crs=scene.crs,  # ground lengths, whatever the projection's scale
+    )
+
+
+def _box_lines(scene, options, margin, valid, min_length_px, warnings: list[str]) -> list[FrontLine]:
+    """The best ice-to-water crossing of each AOI box (fronts_box), as lines; says what it could not find."""
+    from glacierfront.fronts_box import box_front_lines
+
+    boxes = read_glacier_boxes(options.aoi)
+    lines, found = box_front_lines(
+        boxes, margin, valid, scene.resampled_transform, scene.crs, options.upstream, min_length_px
+    )
+    for box in found:
+        if box.line_px is None:
+            warnings.append(
+                f"box {box.glacier_id}: no ice-to-water crossing found (no glacier upstream of water in the box)"
+            )
+        elif box.coverage < 0.5:
+            warnings.append(
+                f"box {box.glacier_id}: the model separates glacier from water over only {box.coverage:.0%} "
+                "of the box's width; check the front"
+            )
+    return lines
+
+
 def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start, on_tiles) -> SceneResult:
     started = time.perf_counter()
     scene, scale = open_for_model(path, backend, options)
@@ -375,6 +452,8 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         zones = scratch_array(Path(tmp), "zones", np.uint8, (height, width))
         conf = scratch_array(Path(tmp), "conf", np.uint8, (height, width))
         valid = scratch_array(Path(tmp), "valid", bool, (height, width))
+        box_rule = uses_box(options)
+        margin = scratch_array(Path(tmp), "margin", np.int8, (height, width)) if box_rule else None
         grid = tile_rows(height, width, tile, overlap)
         if on_start:
             on_start(sum(len(cols) for _, cols in grid), height * width)
@@ -390,6 +469,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             conf,
             valid,
             on_tiles,
+            margin,
         )
         valid_fraction = fraction_true(valid)
         warnings = [scale.warning] if scale.warning and not scale.warn_once else []
@@ -404,29 +484,17 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             raise GlacierfrontError(f"{path}: no valid pixels (all nodata or NaN); check the file")
         else:
             allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
-            pixels, _ = extract_front_banded(
-                zones, valid, min_length_px, Path(tmp), allowed, ocean_rule=options.ocean_rule
-            )
-            geographic = scene.crs is not None and scene.crs.is_geographic
-            unit_m = scene.crs.linear_units_factor[1] if scene.crs is not None and not geographic else 1.0
-            grid_lines = lines_from_pixels(
-                pixels.rows,
-                pixels.cols,
-                pixels.codes,
-                pixels.pieces,
-                conf[pixels.rows, pixels.cols] / 255.0,
-                scene.resampled_transform,
-                simplify_px=options.simplify_px,
-                geographic=geographic,
-                unit_m=unit_m,
-                crs=scene.crs,  # ground lengths, whatever the projection's scale
-            )
+            if box_rule:
+                grid_lines = _box_lines(scene, options, margin, valid, min_length_px, warnings)
+            else:
+                grid_lines = _caffe_lines(scene, options, zones, valid, conf, min_length_px, allowed, tmp)
             describe = LineAttributes(
                 valid,
                 scene.resampled_transform,
                 allowed.geoms if allowed is not None else None,
                 allowed.glacier_ids if allowed is not None else None,
                 options.glacier_id,
+                per_box=box_rule,
             )
             line_attributes = describe.for_lines(grid_lines)
             # A geographic scene was processed on a metric grid: its lines go back to the scene's CRS.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts import NA
+from glacierfront.fronts import GLACIER, NA, OCEAN
 from glacierfront.inference import Backend
 from glacierfront.io.scratch import release
 from glacierfront.tiling import BandStitcher, tile_rows
@@ -29,8 +29,11 @@ def segment(
     confidence: np.ndarray,
     valid: np.ndarray,
     on_tiles: Callable[[int], None] | None = None,
+    margin: np.ndarray | None = None,
 ) -> int:
-    """Fill ``zones`` (class ids), ``confidence`` (max probability x 255) and ``valid`` for a whole grid.
+    """Fill ``zones`` (class ids), ``confidence`` (max probability x 255) and ``valid`` for a whole grid,
+    and ``margin`` when given (int8: (P(glacier) - P(ocean) - P(NA)) x 127, what a glacier box's front is cut
+    on: on valid pixels "no data" is the model's word for the darkest surfaces, calm open water).
 
     The outputs may be memory maps: the stitcher hands back finished row bands, so nothing but one tile-row
     of probabilities is ever held in memory. Returns the number of tiles run.
@@ -60,7 +63,9 @@ def segment(
                     out = slice(band.row0 + r, band.row0 + r + block.shape[1])
                     zones[out] = block.argmax(axis=0)
                     confidence[out] = np.rint(block.max(axis=0) * 255)
-                release(zones, confidence, valid)
+                    if margin is not None:
+                        margin[out] = np.rint((block[GLACIER] - block[OCEAN] - block[NA]) * 127)
+                release(zones, confidence, valid, *(() if margin is None else (margin,)))
             count += len(batch)
             if on_tiles:
                 on_tiles(len(batch))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -125,7 +126,7 @@ def lines_from_pixels(
         merged = shapely.line_merge(MultiLineString(list(piece)))
         for part in getattr(merged, "geoms", [merged]):
             part = smooth_and_simplify(part, simplify_px)
-            mapped = shapely.transform(part, lambda xy: _apply(transform, xy))
+            mapped = map_geometry(part, transform)
             line_length = math.nan if ground else length_m(mapped, geographic, unit_m)
             out.append(FrontLine(mapped, line_length, float(conf[k]), int(n_pixels[k])))
     if ground and out:
@@ -157,6 +158,12 @@ def smooth_and_simplify(line: LineString, max_shift_px: float) -> LineString:
     else:
         smooth = np.vstack([xy[:1], mids, xy[-1:]])
     return LineString(smooth).simplify(max_shift_px - _MIDPOINT_SHIFT_PX, preserve_topology=False)
+
+
+def map_geometry(geometry: Any, transform: Affine) -> Any:
+    """A shapely geometry with every vertex mapped through an affine ``transform`` (e.g. pixel (col, row) to
+    map coordinates, or back with ``~transform``)."""
+    return shapely.transform(geometry, lambda xy: _apply(transform, xy))
 
 
 def _apply(transform: Affine, xy: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import rasterio
 from affine import Affine
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.raster import TRAIN_STATS, open_scene, stats_shape
+from glacierfront.io.raster import TRAIN_STATS, VALID_FLOOR, open_scene, stats_shape
 
 PIXEL_M = 10.0
 ORIGIN = Affine(PIXEL_M, 0, -1_500_000, 0, -PIXEL_M, 500_000)  # polar stereographic, 10 m pixels
@@ -158,7 +158,7 @@ def test_uint16_scene_gets_0_5_to_99_5_percentile_stretch(tmp_path, rng) -> None
         assert (scene.scale_low, scene.scale_high) == pytest.approx((low, high))
         assert scene.conversion is None and scene.scaling_note.startswith("uint16 taken as amplitude")
         image, valid = read_all(scene)
-    np.testing.assert_allclose(image[0], np.clip((data - low) / (high - low), 0, 1), atol=1e-6)
+    np.testing.assert_allclose(image[0], np.clip((data - low) / (high - low), VALID_FLOOR, 1), atol=1e-6)
     assert image[0, 0, 0] == 1.0 and valid.all()
 
 
@@ -177,7 +177,7 @@ def test_float_db_scene_with_nodata_and_nan_is_converted_to_amplitude(tmp_path, 
         image, valid = read_all(scene)
     np.testing.assert_array_equal(valid, keep)
     assert (image[0][~keep] == 0).all() and np.isfinite(image).all()
-    expected = np.clip((amplitude[keep] - low) / (high - low), 0, 1)
+    expected = np.clip((amplitude[keep] - low) / (high - low), VALID_FLOOR, 1)
     np.testing.assert_allclose(image[0][keep], expected, atol=1e-5)
 
 
@@ -212,8 +212,8 @@ def test_percentile_statistics_come_from_a_decimated_read(tmp_path, monkeypatch,
     ("scaling", "raw", "expected"),
     [
         ("uint8", [0, 51, 255, 1000], [0, 0.2, 1, 1]),
-        ("minmax:100,300", [0, 150, 300, 1000], [0, 0.25, 1, 1]),
-        ("none", [0, 0.5, 1, 3], [0, 0.5, 1, 1]),
+        ("minmax:100,300", [0, 150, 300, 1000], [VALID_FLOOR, 0.25, 1, 1]),
+        ("none", [0, 0.5, 1, 3], [VALID_FLOOR, 0.5, 1, 1]),
     ],
 )
 def test_explicit_scaling_overrides(tmp_path, scaling, raw, expected) -> None:
@@ -305,7 +305,9 @@ def test_float_amplitude_is_not_taken_for_db(tmp_path, amplitude) -> None:
     keep = data != -9999.0
     np.testing.assert_array_equal(valid, keep)
     low, high = np.percentile(data[keep].astype(np.float64), [0.5, 99.5])
-    np.testing.assert_allclose(image[keep], np.clip((data[keep] - low) / (high - low), 0, 1), atol=1e-5)
+    np.testing.assert_allclose(
+        image[keep], np.clip((data[keep] - low) / (high - low), VALID_FLOOR, 1), atol=1e-5
+    )
 
 
 def test_uint16_amplitude_does_not_depend_on_the_dn_scale(tmp_path, rng) -> None:
@@ -358,7 +360,9 @@ def test_explicit_modes_on_db_data_are_honoured(tmp_path, amplitude, scaling, co
     low, high = low_high(x[valid])
     values = 10 ** (x / 20) if convert == "db" else x
     assert conversion == convert
-    np.testing.assert_allclose(image[valid], np.clip((values[valid] - low) / (high - low), 0, 1), atol=1e-5)
+    np.testing.assert_allclose(
+        image[valid], np.clip((values[valid] - low) / (high - low), VALID_FLOOR, 1), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("stat", ["mean", "99.5", "95"])
@@ -371,7 +375,9 @@ def test_gain_puts_the_statistic_where_the_training_data_have_it(tmp_path, ampli
         value = x.mean() if stat == "mean" else np.percentile(x, float(stat))
         assert scene.scale_low == 0.0
         assert scene.scale_high == pytest.approx(value / TRAIN_STATS[stat], rel=1e-6)
-    np.testing.assert_allclose(image[0][ok], np.clip(x / (value / TRAIN_STATS[stat]), 0, 1), atol=1e-5)
+    np.testing.assert_allclose(
+        image[0][ok], np.clip(x / (value / TRAIN_STATS[stat]), VALID_FLOOR, 1), atol=1e-5
+    )
 
 
 def test_gain_needs_a_positive_statistic(tmp_path) -> None:
@@ -469,3 +475,16 @@ def test_complex_slc_scene_is_read_as_its_amplitude(tmp_path, rng) -> None:
     with open_scene(tmp_path / "amp.tif") as a, open_scene(tmp_path / "slc.tif") as c:
         np.testing.assert_allclose(read_all(c)[0], read_all(a)[0], atol=1e-5)
         assert "amplitude |z|" in c.scaling_note
+
+
+def test_a_stretch_never_makes_a_valid_pixel_look_like_no_data(tmp_path) -> None:
+    # Calm water is the darkest part of a scene: a 0.5-99.5 stretch sends it to 0, which the model learned as
+    # no data. Valid pixels keep at least VALID_FLOOR; 8-bit data /255 keep the training data's own 0.
+    data = np.linspace(100, 20000, 200 * 200).reshape(200, 200).astype(np.uint16)
+    with open_scene(write_tif(tmp_path / "dark.tif", data)) as scene:
+        image, ok = read_all(scene)
+    assert ok.all() and image[0].min() == pytest.approx(VALID_FLOOR)
+    eight = np.zeros((64, 64), np.uint8)
+    eight[:, 32:] = 200
+    with open_scene(write_tif(tmp_path / "u8.tif", eight)) as scene:
+        assert read_all(scene)[0][0].min() == 0.0

@@ -53,6 +53,12 @@ def intensity_aug_option(default: bool) -> typer.models.OptionInfo:
     return typer.Option(default, "--intensity-aug/--no-intensity-aug", help=text)
 
 
+def view_aug_option(default: bool) -> typer.models.OptionInfo:
+    """--view-aug/--no-view-aug: partial views of the training chips."""
+    text = "Partial views: half the patches keep only a random 35-100 % window, the rest no data."
+    return typer.Option(default, "--view-aug/--no-view-aug", help=text)
+
+
 def ema_option(default: str) -> typer.models.OptionInfo:
     """--ema DECAY or off: a moving average of the weights is what training validates and saves."""
     text = (

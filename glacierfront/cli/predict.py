@@ -35,7 +35,14 @@ from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import load_backend
 from glacierfront.io.vector_files import write_lines
 from glacierfront.outputs import output_crs, parse_format, plan_outputs
-from glacierfront.predict import LINE_SCHEMA, PredictOptions, SceneResult, check_resolution, predict_scene
+from glacierfront.predict import (
+    LINE_SCHEMA,
+    PredictOptions,
+    SceneResult,
+    check_resolution,
+    predict_scene,
+    uses_box,
+)
 
 
 def predict(
@@ -94,6 +101,18 @@ def predict(
     ),
     glacier_id: str | None = typer.Option(
         None, "--glacier-id", help="Glacier id every front line is filed under (default: from --aoi)."
+    ),
+    upstream: str | None = typer.Option(
+        None,
+        "--upstream",
+        help="Direction from the front into the glacier (N, ENE, ... or degrees) for --aoi boxes without "
+        "an 'upstream' field: the front becomes the best ice-to-water crossing of each box.",
+    ),
+    front_rule: str = typer.Option(
+        "auto",
+        "--front-rule",
+        help="box: the best ice-to-water crossing of each --aoi box (needs its upstream end); caffe: "
+        "CaFFe's largest-ocean rule clipped to --aoi; auto: box when the upstream end is known.",
     ),
     zones: Path | None = typer.Option(
         None, "--zones", help="Write the zone map GeoTIFF here (a folder for several)."
@@ -199,6 +218,8 @@ def predict(
         aoi=aoi,
         ocean_rule=ocean_rule,
         glacier_id=glacier_id,
+        upstream=upstream,
+        front_rule=front_rule,
     )
     model_file = opt.model_path(model)
     if aoi is not None:
@@ -210,6 +231,15 @@ def predict(
                 f"--aoi {aoi}: has no CRS, so it cannot be matched to the scenes; assign one "
                 "(e.g. ogr2ogr -a_srs EPSG:3413 fixed.gpkg aoi.gpkg)"
             )
+    if upstream is not None:
+        from glacierfront.series.positions import parse_upstream
+
+        parse_upstream(upstream)
+    if uses_box(options):  # reads the boxes now: a box without an upstream end fails before any work
+        console.print(
+            f"fronts: the best ice-to-water crossing of each box in {aoi} (--front-rule caffe for CaFFe's rule)",
+            highlight=False,
+        )
     if workers is not None and scheduler is not None:
         raise GlacierfrontError(
             "--workers starts a local Dask cluster and --scheduler uses a running one: give one"

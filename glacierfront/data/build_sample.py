@@ -22,31 +22,14 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_transform
-from shapely.geometry import MultiLineString, box
-from skimage.morphology import skeletonize
+from shapely.geometry import box
 
 from glacierfront.data import SAMPLE_DIR
 from glacierfront.io.caffe import read_bbox, read_png
-from glacierfront.io.frontlines import front_box
+from glacierfront.io.frontlines import front_box, front_mask_to_lines
 from glacierfront.io.vector_files import write_lines
 
 CRS = "EPSG:3413"  # NSIDC polar stereographic north, the usual grid for Greenland glaciers
-
-
-def front_mask_to_lines(mask: np.ndarray) -> shapely.Geometry:
-    """Join the centres of 8-neighbouring pixels of the (skeletonised) labelled front into lines."""
-    skel = skeletonize(mask)
-    rows, cols = np.nonzero(skel)
-    on = set(zip(rows.tolist(), cols.tolist()))
-    segments = []
-    for r, c in on:
-        for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
-            if (r + dr, c + dc) in on:
-                # Skip a diagonal where a 4-neighbour path exists already: avoids little triangles.
-                if dr and dc and ((r + dr, c) in on or (r, c + dc) in on):
-                    continue
-                segments.append([(c + 0.5, r + 0.5), (c + dc + 0.5, r + dr + 0.5)])
-    return shapely.line_merge(MultiLineString(segments))
 
 
 def main() -> None:

@@ -239,3 +239,24 @@ def _write_layout(
         write_bbox(work / "bounding_boxes" / f"{name}_bbox.txt", front_box(front))
         chips.append(ImportedChip(image_path.stem, name, chip_glacier))
     return chips
+
+
+def front_mask_to_lines(mask: np.ndarray):
+    """Join the centres of 8-neighbouring pixels of the (skeletonised) labelled front into lines, in pixel
+    (col, row) coordinates; an empty geometry where the mask holds no line."""
+    import shapely
+    from shapely.geometry import MultiLineString
+    from skimage.morphology import skeletonize
+
+    skel = skeletonize(np.asarray(mask, bool))
+    rows, cols = np.nonzero(skel)
+    on = set(zip(rows.tolist(), cols.tolist()))
+    segments = []
+    for r, c in on:
+        for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            if (r + dr, c + dc) in on:
+                # Skip a diagonal where a 4-neighbour path exists already: avoids little triangles.
+                if dr and dc and ((r + dr, c) in on or (r, c + dc) in on):
+                    continue
+                segments.append([(c + 0.5, r + 0.5), (c + dc + 0.5, r + dr + 0.5)])
+    return shapely.line_merge(MultiLineString(segments))

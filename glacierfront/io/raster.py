@@ -37,7 +37,10 @@ Explicit modes
                       pixels where it lies in the training data (``TRAIN_STATS``); 0 stays 0.
     "minmax:A,B"      linear A..B -> 0..1.
     "none"            values are already in 0..1.
-    Every mode clips to [0, 1].
+    Every mode clips to [0, 1]; every mode but an 8-bit /255 clips valid pixels to at least ``VALID_FLOOR``
+    (1/255, the darkest valid 8-bit value): the model learned exact 0 as no data, and a stretch that sends the
+    darkest 0.5 % of a scene (calm open water) to 0 made it call the fjord "no data" (HMB basemap: the whole
+    fjord NA, no front in the box).
 
 Validity
     A pixel is invalid where any chosen band is masked (``read_masks``: nodata value, alpha band or
@@ -109,6 +112,9 @@ TRAIN_STATS = {
 # What auto does with amplitude-like data (uint16, integers, non-negative floats, dB after conversion):
 # the mapping that measured best in benchmarks/intensity_bench.py across plain, offset and speckled data.
 AMPLITUDE_MAPPING = "percentile:0.5,99.5"
+# Lowest value a valid pixel is given by a stretch (not by /255 of 8-bit data, which keeps the training data's
+# own 0 = no data): the darkest valid value of the 8-bit training data.
+VALID_FLOOR = 1.0 / 255.0
 # Conversions to amplitude a --scaling spec may start with ("db+percentile", "power+gain:99.5", ...).
 CONVERSIONS = ("db", "power", "amplitude")
 MAPPINGS_HELP = "auto, uint8, percentile[:L,H], gain[:P|mean], minmax:A,B or none, optionally after db+, power+ or amplitude+"
@@ -276,6 +282,8 @@ class Scene:
         self.conversion: str | None = None
         try:
             self.scale_low, self.scale_high, self.scaling_note = self._resolve_scaling(scaling)
+            eight_bit = (self.scale_low, self.scale_high) == (0.0, 255.0)
+            self.valid_floor = 0.0 if eight_bit else VALID_FLOOR
         except BaseException:
             if self._reader is not dataset:
                 self._reader.close()
@@ -465,7 +473,7 @@ class Scene:
         ok = self._valid(self._reader, raw, masks) & np.isfinite(lum)
         if self.conversion is not None:
             lum = _CONVERT[self.conversion](lum)
-        scaled = np.clip((lum - self.scale_low) / (self.scale_high - self.scale_low), 0.0, 1.0)
+        scaled = np.clip((lum - self.scale_low) / (self.scale_high - self.scale_low), self.valid_floor, 1.0)
         return np.where(ok, scaled, 0.0).astype(np.float32), ok
 
     def read_window(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

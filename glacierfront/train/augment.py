@@ -27,6 +27,9 @@ class AugmentConfig:
         (1, log_gain): what a log-scaled (dB) product looks like after a linear stretch.
     blur_p / blur_sigma: probability of a Gaussian blur with sigma uniform in blur_sigma (px), as in
         multi-looked or resampled products.
+    view_p / view_area: probability of a partial view: only a window covering a share of the patch drawn
+        uniformly from view_area (aspect 0.6-1.6, anywhere) keeps its data, the rest becomes no data (class
+        NA), as when a user's scene is framed around part of the glacier-centred chip (issue 23).
     """
 
     flip_p: float = 0.5
@@ -44,6 +47,8 @@ class AugmentConfig:
     log_gain: float = 100.0
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.5, 1.5)
+    view_p: float = 0.0
+    view_area: tuple[float, float] = (0.35, 1.0)
 
 
 # Geometric-only and no-op settings, handy for evaluation and for tests.
@@ -52,6 +57,8 @@ GEOMETRIC_ONLY = AugmentConfig(jitter_p=0.0, speckle_p=0.0)
 # The robustness additions of issue 10, switched on by TrainConfig's scale_aug / intensity_aug.
 SCALE_RANGE = (0.5, 2.0)
 INTENSITY = dict(gamma_p=0.3, log_p=0.2, blur_p=0.2, speckle_looks=(1.0, 16.0))
+# Partial views (issue 23), switched on by TrainConfig's view_aug.
+PARTIAL_VIEWS = dict(view_p=0.5)
 
 
 def _chance(rng: np.random.Generator, p: float) -> bool:
@@ -87,6 +94,23 @@ def zoom(
     rows, cols = min(size, new_h), min(size, new_w)
     out_image[dst_r : dst_r + rows, dst_c : dst_c + cols] = scaled[src_r : src_r + rows, src_c : src_c + cols]
     out_zones[dst_r : dst_r + rows, dst_c : dst_c + cols] = labels[src_r : src_r + rows, src_c : src_c + cols]
+    return out_image, out_zones
+
+
+def partial_view(
+    image: np.ndarray, zones: np.ndarray, rng: np.random.Generator, area: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep one random window (a share of the patch drawn from ``area``, aspect 0.6-1.6) and make the rest no
+    data: image 0, class NA (0). Returns new arrays; the window never has fewer than 32 px a side."""
+    height, width = image.shape
+    share = rng.uniform(*area)
+    aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+    h = int(min(height, max(32, round(np.sqrt(share * height * width / aspect)))))
+    w = int(min(width, max(32, round(share * height * width / h))))
+    r0, c0 = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
+    out_image, out_zones = np.zeros_like(image), np.zeros_like(zones)
+    out_image[r0 : r0 + h, c0 : c0 + w] = image[r0 : r0 + h, c0 : c0 + w]
+    out_zones[r0 : r0 + h, c0 : c0 + w] = zones[r0 : r0 + h, c0 : c0 + w]
     return out_image, out_zones
 
 
@@ -137,6 +161,8 @@ def radiometric(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
 def augment(
     image: np.ndarray, zones: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Geometric then radiometric augmentation of a float [0, 1] image and its zone ids (patch-sized)."""
+    """Partial view, geometric, then radiometric augmentation of a float [0, 1] image and its zone ids."""
+    if _chance(rng, cfg.view_p):
+        image, zones = partial_view(image, zones, rng, cfg.view_area)
     image, zones = geometric(image, zones, rng, cfg)
     return radiometric(image, rng, cfg), zones

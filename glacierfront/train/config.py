@@ -9,7 +9,7 @@ from typing import Any
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.model.config import CISNetConfig
-from glacierfront.train.augment import INTENSITY, AugmentConfig
+from glacierfront.train.augment import INTENSITY, PARTIAL_VIEWS, AugmentConfig
 
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -47,6 +47,7 @@ class TrainConfig:
     augment: bool = True
     scale_aug: list[float] | None = None  # random zoom range, e.g. [0.5, 2.0] (issue 10); None: off
     intensity_aug: bool = False  # gamma, dB-like log curve, blur, 1..16-look speckle (issue 10)
+    view_aug: bool = False  # partial views: half the patches keep only a 35-100 % window (issue 23)
     # optimisation
     epochs: int = 150
     patience: int = 30
@@ -108,6 +109,8 @@ class TrainConfig:
         extra: dict[str, Any] = dict(INTENSITY) if self.intensity_aug else {}
         if self.scale_aug is not None:
             extra["zoom"] = (self.scale_aug[0], self.scale_aug[1])
+        if self.view_aug:
+            extra.update(PARTIAL_VIEWS)
         return AugmentConfig(**extra)
 
     def to_dict(self) -> dict[str, Any]:
