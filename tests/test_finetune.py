@@ -219,6 +219,37 @@ def labelled_loss(model: torch.nn.Module, folder) -> float:
     return total / count
 
 
+def test_with_a_box_a_front_line_labels_the_whole_box(scenes, base, tmp_path):
+    paths, fronts = scenes
+    # A glacier box (upstream W) over rows ROCK_ROWS.. and columns 8..120: everything in it upstream of the
+    # line is glacier, everything downstream water, however far; outside it nothing is labelled.
+    x0, y0 = ORIGIN
+    aoi = tmp_path / "box.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"upstream": "str"}}
+    with fiona.open(aoi, "w", driver="GPKG", schema=schema, crs=CRS.from_epsg(3413)) as sink:
+        poly = box(x0 + 8 * RES, y0 - SIZE[0] * RES, x0 + 120 * RES, y0 - ROCK_ROWS * RES)
+        sink.write({"geometry": mapping(poly), "properties": {"upstream": "W"}})
+    depth = fd.label_depth_m(None, aoi)
+    assert depth is None and fd.label_depth_m(None, None) == fd.DEFAULT_LABEL_DEPTH_M
+    assert fd.label_depth_m(0, aoi) is None and fd.label_depth_m(500.0, aoi) == 500.0
+    prepared = fd.scenes_to_caffe(
+        paths[:1], fronts, tmp_path / "d", base, fd.SceneOptions(aoi=aoi, depth_m=depth)
+    )
+    zones = read_zones(tmp_path / "d/zones/train" / f"{prepared.names[0]}_zones.png")
+    assert zones.shape == SIZE  # the crop holds the whole box
+    # "W" is a true bearing, a few degrees off the polar stereographic rows: the middle rows are checked.
+    col, inner = FRONT_COLS[0], slice(30, 70)
+    assert (zones[inner, 9 : col - 1] == G).all() and (zones[inner, col + 1 : 119] == W).all()
+    assert (zones[:, :7] == X).all() and (zones[:, 121:] == X).all() and (zones[: ROCK_ROWS - 1] == X).all()
+    # The default depth without a box stops the labels 3 km (150 px at 20 m: all of this scene) away; a
+    # shallow one leaves the far pixels of the box unlabelled.
+    shallow = fd.scenes_to_caffe(
+        paths[:1], fronts, tmp_path / "e", base, fd.SceneOptions(aoi=aoi, depth_m=200.0)
+    )
+    zones = read_zones(tmp_path / "e/zones/train" / f"{shallow.names[0]}_zones.png")
+    assert (zones == X).sum() > (zones.shape[0] * 9)
+
+
 def test_finetune_on_three_scenes_lowers_the_loss_and_writes_a_checksummed_model(scenes, base, tmp_path):
     paths, fronts = scenes
     prepared = fd.scenes_to_caffe(

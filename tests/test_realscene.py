@@ -77,6 +77,10 @@ def test_protocol_report_writes_table_and_cases(chips, model, tmp_path):
     )
     text = rs.write_report(tmp_path / "report", "test", results, {"k": 1})
     assert "| box | whole | 1 |" in text and (tmp_path / "report.json").is_file()
+    # The threshold model reads most of each speckled class right: each row's largest count is its own class.
+    matrix = np.asarray(results["model"][0].confusion, float)
+    assert "Zone confusion" in text and matrix.sum() == chips[0].zones.size
+    assert [int(np.argmax(matrix[k])) for k in (1, 2, 3)] == [1, 2, 3]
 
 
 def test_partial_view_keeps_one_window_and_blanks_the_rest():

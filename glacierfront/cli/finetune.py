@@ -53,10 +53,11 @@ def finetune(
         "--labels",
         help="--data: zones (the zone masks), fronts (weak labels from the front masks) or auto.",
     ),
-    label_depth: float = typer.Option(
-        3000.0,
+    label_depth: float | None = typer.Option(
+        None,
         "--label-depth",
-        help="--scenes: label at most this many metres either side of the front (0: no limit).",
+        help="--scenes: label at most this many metres either side of the front (0: no limit). Default: "
+        "with --aoi the whole box (glacier upstream of the line, water downstream), else 3000.",
     ),
     glaciers: str | None = typer.Option(None, "--glaciers", help="--data: only these glaciers, e.g. JAC."),
     glacier: str | None = typer.Option(
@@ -147,7 +148,7 @@ def finetune(
             note = str(data)
         else:
             scene_options = fd.SceneOptions(
-                glacier_side=side, aoi=aoi, depth_m=label_depth or None, glacier=glacier, scaling=scaling,
+                glacier_side=side, aoi=aoi, depth_m=fd.label_depth_m(label_depth, aoi), glacier=glacier, scaling=scaling,
                 band=band, nodata=nodata,
             )  # fmt: skip
 

@@ -295,6 +295,19 @@ class Outcome:
     mde_px: float | None  # mean distance of this case (None: no front)
     quality: str = ""
     confidence: float | None = None
+    # Pixels by (label class, predicted class), NA/rock/glacier/ocean: on the first rule's row only (the
+    # zones do not depend on the rule). Ignore-labelled pixels are left out.
+    confusion: list[list[int]] | None = None
+
+
+CLASS_NAMES = ("NA", "rock", "glacier", "ocean")
+
+
+def confusion_of(label: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
+    """4 x 4 pixel counts, rows the label class, columns the predicted class (labels > 3 left out)."""
+    keep = label <= 3
+    pairs = label[keep].astype(np.int64) * 4 + np.minimum(predicted[keep].astype(np.int64), 3)
+    return np.bincount(pairs, minlength=16).reshape(4, 4).tolist()
 
 
 def run_case(case: Case, backend: Any, rules: Sequence[str], folder: Path, set_zones=None) -> list[Outcome]:
@@ -313,7 +326,14 @@ def run_case(case: Case, backend: Any, rules: Sequence[str], folder: Path, set_z
         options = PredictOptions(
             aoi=files["box"], front_rule=rule, nodata=case.nodata if case.nodata == 0 else None
         )
-        result = predict_scene(files["scene"], backend, options)
+        zones_path = folder / f"{files['scene'].stem}_zones.tif" if not out else None
+        result = predict_scene(files["scene"], backend, options, zones_path=zones_path)
+        confusion = None
+        if zones_path is not None:
+            import rasterio
+
+            with rasterio.open(zones_path) as src:
+                confusion = confusion_of(case.zones, src.read(1))
         pred = folder / f"{files['scene'].stem}_pred-{rule}.gpkg"
         write_lines(pred, result.records(), result.crs, LINE_SCHEMA)
         scored = evaluate_vectors(pred, files["ref"], match="all")
@@ -330,6 +350,7 @@ def run_case(case: Case, backend: Any, rules: Sequence[str], folder: Path, set_z
                 "+".join(sorted({f for r in records for f in (r[1].get("quality") or "").split("+") if f}))
                 or "none",
                 float(np.mean([r[1]["confidence"] for r in records])) if records else None,
+                confusion,
             )
         )
     return out
@@ -395,6 +416,32 @@ def summarise(outcomes: Sequence[Outcome], floor: Sequence[Outcome] = ()) -> lis
     return rows
 
 
+def confusion_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """Per framing family: the share of each label class's pixels predicted as each class (row-normalised)."""
+    rows = []
+    for family in [*FAMILIES, "pooled"]:
+        mats = [
+            np.asarray(o.confusion)
+            for o in outcomes
+            if o.confusion is not None and (family == "pooled" or o.family == family)
+        ]
+        if not mats:
+            continue
+        total = np.sum(mats, axis=0).astype(float)
+        share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
+        for k, name in enumerate(CLASS_NAMES):
+            if total[k].sum() == 0:
+                continue
+            rows.append(
+                {
+                    "family": family,
+                    "label": name,
+                    **{f"as_{n}": float(share[k, j]) for j, n in enumerate(CLASS_NAMES)},
+                }
+            )
+    return rows
+
+
 def markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     def num(v, digits=2):
         return "-" if v is None else f"{v:.{digits}f}"
@@ -440,6 +487,16 @@ def write_report(path: Path, title: str, results: dict[str, list[Outcome]], sett
             )
             + "\n"
         )
+    confusion = confusion_rows(results["model"])
+    if confusion:
+        text += "\nZone confusion (share of each label class's pixels predicted as each class):\n\n"
+        text += "| framing | label | as NA | as rock | as glacier | as ocean |\n| --- | --- | --- | --- | --- | --- |\n"
+        for r in confusion:
+            text += (
+                f"| {r['family']} | {r['label']} | "
+                + " | ".join(f"{r['as_' + n]:.2f}" for n in CLASS_NAMES)
+                + " |\n"
+            )
     path.with_suffix(".md").write_text(text)
     cases = [vars(o) for o in results["model"]]
     path.with_suffix(".json").write_text(

@@ -366,6 +366,20 @@ class SceneOptions:
     nodata: float | None = None
 
 
+# Labels reach this far either side of a front line without an --aoi box; with one they fill the box.
+DEFAULT_LABEL_DEPTH_M = 3000.0
+
+
+def label_depth_m(requested: float | None, aoi: Path | None) -> float | None:
+    """The label depth (m) of --label-depth: None (no limit) for 0, or by default with an AOI box (a front
+    line labels the whole box: glacier upstream, water downstream), else ``DEFAULT_LABEL_DEPTH_M``."""
+    if requested is None:
+        return None if aoi is not None else DEFAULT_LABEL_DEPTH_M
+    if requested < 0:
+        raise GlacierfrontError(f"--label-depth {requested:g}: give metres >= 0 (0: no limit)")
+    return requested or None
+
+
 def scenes_to_caffe(
     scenes: Sequence[str | Path],
     fronts: str | Path,
@@ -508,7 +522,18 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
                 ys.append(row)
     res = float(np.mean(scene.metres_per_pixel()))
     depth_px = None if options.depth_m is None else options.depth_m / res
-    reach = math.ceil(depth_px if depth_px is not None else MIN_CROP_PX / 2) + CROP_MARGIN_PX
+    if region_geoms is not None and depth_px is None:
+        # Labels fill the box: the crop holds all of it (within the scene).
+        for geom in region_geoms:
+            for x, y in np.asarray(
+                geom.exterior.coords if geom.geom_type == "Polygon" else geom.convex_hull.exterior.coords
+            ):
+                col, row = inverse @ (x, y)
+                xs.append(col)
+                ys.append(row)
+    reach = CROP_MARGIN_PX + (
+        math.ceil(depth_px) if depth_px is not None else 0 if region_geoms is not None else MIN_CROP_PX // 2
+    )
     row0, row1 = math.floor(min(ys)) - reach, math.ceil(max(ys)) + reach
     col0, col1 = math.floor(min(xs)) - reach, math.ceil(max(xs)) + reach
     row0, row1 = _widen(row0, row1, scene.height)
