@@ -2,7 +2,7 @@
 
 $ .venv/bin/python benchmarks/realscene.py --folds /work/runs/logo5-base --out docs/results/realscene-base
 $ .venv/bin/python benchmarks/realscene.py --model models/cisnet-atto-caffe256.onnx --glaciers Jorum --out x
-$ .venv/bin/python benchmarks/realscene.py --hmb ../shared/data/hmb --model optical --out docs/results/hmb-optical
+$ .venv/bin/python benchmarks/realscene.py --hmb ../shared/data/hmb --model sar,sar-general,optical --out docs/results/hmb
 
 --folds: a crossval folder (FOLDS/<glacier>/last.pt): each glacier's images run through the model that never
 saw it (leave one glacier out). --model: one model for every glacier in --glaciers. --per-glacier N takes N
@@ -23,13 +23,85 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "caffe256"
 
 
+def draw(backend, chip, path: Path, framings=("whole", "crop1", "rot90", "float-dB")) -> None:
+    """One column per framing: the scene with the label front (cyan), the predicted zones and both rules'
+    lines (red: CaFFe rule with the box as AOI, yellow: box rule; dashed: the box)."""
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import rasterio
+    from matplotlib.colors import ListedColormap
+
+    from glacierfront.io.vector_files import read_lines
+    from glacierfront.predict import PredictOptions, predict_scene
+    from glacierfront.vectorise import map_geometry
+
+    colours = ListedColormap(["#000000", "#8c6d46", "#f2f2f2", "#3a6fb0"])
+    cases = [c for c in rs.framings(chip) if c.framing in framings]
+    fig, axes = plt.subplots(2, len(cases), figsize=(3.2 * len(cases), 6.6), squeeze=False)
+    inverse = ~rs.transform_for()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for j, case in enumerate(cases):
+            files = rs.write_case(case, folder)
+            if files is None:
+                continue
+            shown = np.nan_to_num(case.image.astype(float), nan=0.0)
+            axes[0, j].imshow(shown, cmap="gray")
+            zones_path = folder / "zones.tif"
+            lines = {}
+            for rule, colour in (("caffe", "r"), ("box", "y")):
+                result = predict_scene(
+                    files["scene"],
+                    backend,
+                    PredictOptions(aoi=files["box"], front_rule=rule, nodata=case.nodata or None),
+                    zones_path=zones_path if rule == "caffe" else None,
+                )
+                lines[colour] = [map_geometry(ln.geometry, inverse) for ln in result.lines]
+            with rasterio.open(zones_path) as src:
+                zones = src.read(1)
+            axes[1, j].imshow(
+                np.where(zones > 3, 0, zones), cmap=colours, vmin=0, vmax=3, interpolation="nearest"
+            )
+            rows, cols = np.nonzero(case.front)
+            ((box_geom, _),) = read_lines(files["box"], boundary=True)[0]
+            box_px = map_geometry(box_geom, inverse)
+            for ax in axes[:, j]:
+                ax.plot(cols, rows, "c.", ms=1)
+                for colour, geoms in lines.items():
+                    for g in geoms:
+                        for part in getattr(g, "geoms", [g]):
+                            x, y = part.xy
+                            ax.plot(x, y, colour, lw=1.5)
+                for part in getattr(box_px, "geoms", [box_px]):
+                    x, y = part.xy
+                    ax.plot(x, y, "y--", lw=0.8)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[0, j].set_title(case.framing, fontsize=9)
+    axes[1, 0].set_ylabel("zones: NA black, rock brown, glacier white, ocean blue", fontsize=7)
+    fig.suptitle(
+        f"{chip.name} ({backend.label}); cyan: label front, red: CaFFe rule, yellow: box rule", fontsize=8
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--folds", type=Path, help="crossval folder: FOLDS/<glacier>/last.pt")
-    parser.add_argument("--model", help="one model for every glacier (a path or a catalog name)")
+    parser.add_argument(
+        "--model",
+        help="one model for every glacier (a path or a catalog name; --hmb: several, comma-separated; A+B: their ensemble)",
+    )
     parser.add_argument("--glaciers", help="comma-separated glaciers (default: every fold / every glacier)")
     parser.add_argument(
         "--per-glacier", type=int, default=20, help="images per glacier, spread over dates (0: all)"
@@ -39,12 +111,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-floor", action="store_true", help="skip the label floor")
     parser.add_argument("--hmb", type=Path, help="run the HMB basemap protocol instead (needs --model)")
     parser.add_argument("--out", type=Path, required=True, help="OUT.md and OUT.json")
+    parser.add_argument(
+        "--pictures", type=Path, help="also draw the first image of each glacier's framings here"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.hmb:
-        from glacierfront.evaluate.hmb import run_hmb
+        import json
 
-        text = run_hmb(args.hmb, load_backend(model_path(args.model)), args.out)
+        from glacierfront.evaluate import hmb
+
+        rows = []
+        for name in args.model.split(","):
+            members = [model_path(m) for m in name.split("+")]
+            rows += hmb.score_hmb(args.hmb, load_backend(members if len(members) > 1 else members[0]))
+        text = "### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front\n\n" + hmb.markdown(rows)
+        args.out.with_suffix(".md").write_text(text)
+        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
         print(text)
         return
     wanted = args.glaciers.split(",") if args.glaciers else None
@@ -71,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
         floor=not args.no_floor,
         report=lambda text: print(text, file=sys.stderr),
     )
+    if args.pictures:
+        args.pictures.mkdir(parents=True, exist_ok=True)
+        for backend, chips in pairs:
+            draw(backend, chips[0], args.pictures / f"{chips[0].name}.png")
     settings = {
         "data": str(args.data),
         "folds": str(args.folds) if args.folds else None,

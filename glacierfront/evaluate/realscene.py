@@ -211,7 +211,7 @@ def front_lines_of(front: np.ndarray, transform) -> Any:
     return None if lines.is_empty else map_geometry(lines, transform)
 
 
-def write_case(case: Case, folder: Path) -> dict[str, Path] | None:
+def write_case(case: Case, folder: Path, origin: tuple[float, float] = ORIGIN) -> dict[str, Path] | None:
     """The case as a user's files: scene GeoTIFF, reference front and glacier box (GeoPackages).
     None when its labels give no front or no box (nothing to score)."""
     import rasterio
@@ -222,7 +222,7 @@ def write_case(case: Case, folder: Path) -> dict[str, Path] | None:
     from glacierfront.vectorise import map_geometry
 
     found = box_pixels(case.zones, case.front)
-    transform = transform_for()
+    transform = transform_for(origin)
     reference = front_lines_of(case.front, transform)
     if found is None or reference is None:
         return None
