@@ -149,12 +149,17 @@ class SceneResult:
         return target_crs, reproject_records(self.records(), self.crs, target_crs)
 
     def summary(self) -> str:
-        """'1 front line(s), 26.47 km, 256 x 256 px in 0.2 s': the line predict prints per scene."""
+        """'1 front line(s), 26.47 km, 256 x 256 px in 0.2 s', then the lines' quality flags when any is not
+        ok ('; check: low_confidence'): the line predict prints per scene, so a doubtful front reads so."""
         total = sum(line.length_m for line in self.lines)
         length = f"{total:.0f} px (pixel coordinates)" if self.crs is None else f"{total / 1000:.2f} km"
+        flags = sorted(
+            {f for a in self.line_attributes for f in a.get("quality", "ok").split("+") if f != "ok"}
+        )
         return (
             f"{len(self.lines)} front line(s), {length}, "
             f"{self.shape[1]} x {self.shape[0]} px in {self.seconds:.1f} s"
+            + (f"; check: {'+'.join(flags)}" if flags else "")
         )
 
 

@@ -149,3 +149,12 @@ def test_cli_box_rule_needs_an_upstream_end(model, tmp_path, capsys):
     assert "best ice-to-water crossing" in capsys.readouterr().err
     with fiona.open(out) as src:
         assert len(src) == 1
+
+
+def test_summary_line_names_the_quality_flags(model, tmp_path):
+    scene = melange_scene(tmp_path)
+    aoi = write_box(tmp_path / "box.gpkg", (0, W), (0, H), upstream="W")
+    result = predict_scene(scene, load_backend(model), PredictOptions(aoi=aoi))
+    assert result.summary().startswith("1 front line(s), ") and "check:" not in result.summary()
+    result.line_attributes[0]["quality"] = "low_confidence+touches_nodata"
+    assert result.summary().endswith("; check: low_confidence+touches_nodata")

@@ -67,6 +67,8 @@ def test_protocol_scores_turned_scenes_as_the_scene_itself(chips, model):
         for family in ("whole", "rotate", "encoding", "pooled"):
             row = rows[(rule, family)]
             assert row["no_front"] == 0 and row["floor_px"] < 0.6 <= row["mde_px"] < 3.0
+    # The box rule is also scored against the labels' own crossing of the box (lateral fronts left out).
+    assert rows[("box", "pooled")]["crossing_px"] < 1.5 and rows[("caffe", "pooled")]["crossing_px"] is None
     # On speckled chips CaFFe's rule breaks the front into pieces; the box's one crossing does not.
     assert rows[("box", "pooled")]["mde_px"] < rows[("caffe", "pooled")]["mde_px"]
 

@@ -298,6 +298,8 @@ class Outcome:
     # Pixels by (label class, predicted class), NA/rock/glacier/ocean: on the first rule's row only (the
     # zones do not depend on the rule). Ignore-labelled pixels are left out.
     confusion: list[list[int]] | None = None
+    # Box rule: the MDE against the labels' own best crossing of the box (None without a floor run or a line).
+    mde_crossing_px: float | None = None
 
 
 CLASS_NAMES = ("NA", "rock", "glacier", "ocean")
@@ -310,8 +312,18 @@ def confusion_of(label: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
     return np.bincount(pairs, minlength=16).reshape(4, 4).tolist()
 
 
-def run_case(case: Case, backend: Any, rules: Sequence[str], folder: Path, set_zones=None) -> list[Outcome]:
-    """Predict and evaluate one case under each front rule, through the product path."""
+def run_case(
+    case: Case,
+    backend: Any,
+    rules: Sequence[str],
+    folder: Path,
+    set_zones=None,
+    tag: str = "model",
+    crossing: Path | None = None,
+) -> list[Outcome]:
+    """Predict and evaluate one case under each front rule, through the product path. Lines are written to
+    ``<scene>_<tag>-<rule>.gpkg``; ``crossing``: the labels' own box-rule line, which the box rule's line is
+    also scored against (``mde_crossing_px``: the labelled front without its lateral parts)."""
     from glacierfront.evaluate.vector import evaluate_vectors
     from glacierfront.io.vector_files import write_lines
     from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
@@ -334,11 +346,15 @@ def run_case(case: Case, backend: Any, rules: Sequence[str], folder: Path, set_z
 
             with rasterio.open(zones_path) as src:
                 confusion = confusion_of(case.zones, src.read(1))
-        pred = folder / f"{files['scene'].stem}_pred-{rule}.gpkg"
+        pred = folder / f"{files['scene'].stem}_{tag}-{rule}.gpkg"
         write_lines(pred, result.records(), result.crs, LINE_SCHEMA)
         scored = evaluate_vectors(pred, files["ref"], match="all")
         mde = None if scored["mde"] is None else scored["mde"] / PIXEL_M
         records = result.records()
+        crossing_px = None
+        if rule == "box" and crossing is not None and crossing.is_file() and records:
+            against = evaluate_vectors(pred, crossing, match="all")
+            crossing_px = None if against["mde"] is None else against["mde"] / PIXEL_M
         out.append(
             Outcome(
                 case.chip,
@@ -351,6 +367,7 @@ def run_case(case: Case, backend: Any, rules: Sequence[str], folder: Path, set_z
                 or "none",
                 float(np.mean([r[1]["confidence"] for r in records])) if records else None,
                 confusion,
+                crossing_px,
             )
         )
     return out
@@ -371,9 +388,11 @@ def run_protocol(
             labels, set_zones = label_backend(backend) if floor else (None, None)
             for i, chip in enumerate(chips):
                 for case in framings(chip, families):
-                    results["model"] += run_case(case, backend, rules, folder)
+                    crossing = None
                     if labels is not None:
-                        results["floor"] += run_case(case, labels, rules, folder, set_zones)
+                        results["floor"] += run_case(case, labels, rules, folder, set_zones, tag="labels")
+                        crossing = folder / f"{case.chip}__{case.framing}_labels-box.gpkg"
+                    results["model"] += run_case(case, backend, rules, folder, crossing=crossing)
                 for path in folder.iterdir():
                     path.unlink()
                 if report:
@@ -400,6 +419,7 @@ def summarise(outcomes: Sequence[Outcome], floor: Sequence[Outcome] = ()) -> lis
                 and floor_of[(o.chip, o.framing, o.rule)].mde_px is not None
             ]
             flagged = [o for o in chosen if o.mde_px is not None and "low_confidence" in o.quality]
+            crossing = [o.mde_crossing_px for o in chosen if o.mde_crossing_px is not None]
             rows.append(
                 {
                     "rule": rule,
@@ -411,6 +431,7 @@ def summarise(outcomes: Sequence[Outcome], floor: Sequence[Outcome] = ()) -> lis
                     "no_front_pct": 100.0 * (len(chosen) - len(scored)) / len(chosen),
                     "floor_px": float(np.mean(floors)) if floors else None,
                     "low_confidence": len(flagged),
+                    "crossing_px": float(np.mean(crossing)) if crossing else None,
                 }
             )
     return rows
@@ -448,13 +469,14 @@ def markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
 
     lines = [f"### {title}", ""] if title else []
     lines += [
-        "| rule | framing | cases | MDE (px) | median | no front | floor (px) | low_confidence |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| rule | framing | cases | MDE (px) | median | no front | floor (px) | vs labels' crossing (px) | low_confidence |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r['rule']} | {r['family']} | {r['cases']} | {num(r['mde_px'])} | {num(r['median_px'])} | "
-            f"{r['no_front']} ({r['no_front_pct']:.0f}%) | {num(r['floor_px'])} | {r['low_confidence']} |"
+            f"{r['no_front']} ({r['no_front_pct']:.0f}%) | {num(r['floor_px'])} | {num(r.get('crossing_px'))} | "
+            f"{r['low_confidence']} |"
         )
     return "\n".join(lines) + "\n"
 
