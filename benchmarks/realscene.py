@@ -2,6 +2,7 @@
 
 $ .venv/bin/python benchmarks/realscene.py --folds /work/runs/logo5-base --out docs/results/realscene-base
 $ .venv/bin/python benchmarks/realscene.py --model models/cisnet-atto-caffe256.onnx --glaciers Jorum --out x
+$ .venv/bin/python benchmarks/realscene.py --from-json docs/results/realscene-logo5-base.json --glaciers Jorum --out x
 $ .venv/bin/python benchmarks/realscene.py --hmb ../shared/data/hmb --model sar,sar-general,optical --out docs/results/hmb
 
 --folds: a crossval folder (FOLDS/<glacier>/last.pt): each glacier's images run through the model that never
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rules", default=",".join(rs.RULES))
     parser.add_argument("--families", default=",".join(rs.FAMILIES))
     parser.add_argument("--no-floor", action="store_true", help="skip the label floor")
+    parser.add_argument(
+        "--from-json", type=Path, help="summarise a report's JSON again (with --glaciers: some only)"
+    )
     parser.add_argument("--hmb", type=Path, help="run the HMB basemap protocol instead (needs --model)")
     parser.add_argument("--out", type=Path, required=True, help="OUT.md and OUT.json")
     parser.add_argument(
@@ -116,6 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.from_json:
+        results = rs.read_results(args.from_json, args.glaciers.split(",") if args.glaciers else None)
+        title = f"{args.from_json.stem}" + (f", {args.glaciers} only" if args.glaciers else "")
+        print(rs.write_report(args.out, title, results, {"from": str(args.from_json)}))
+        return
     if args.hmb:
         import json
 
@@ -124,7 +133,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for name in args.model.split(","):
             members = [model_path(m) for m in name.split("+")]
-            rows += hmb.score_hmb(args.hmb, load_backend(members if len(members) > 1 else members[0]))
+            # A fold's last.pt is named by its folder (logo5-base/JAC), an ensemble by its members.
+            label = "+".join(
+                f"{m.parent.parent.name}/{m.parent.name}" if m.name == "last.pt" else m.name for m in members
+            )
+            rows += hmb.score_hmb(args.hmb, load_backend(members if len(members) > 1 else members[0]), label)
         text = "### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front\n\n" + hmb.markdown(rows)
         args.out.with_suffix(".md").write_text(text)
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))

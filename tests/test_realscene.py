@@ -83,6 +83,10 @@ def test_protocol_report_writes_table_and_cases(chips, model, tmp_path):
     matrix = np.asarray(results["model"][0].confusion, float)
     assert "Zone confusion" in text and matrix.sum() == chips[0].zones.size
     assert [int(np.argmax(matrix[k])) for k in (1, 2, 3)] == [1, 2, 3]
+    # The JSON holds every case: read back, it summarises to the same table.
+    again = rs.read_results(tmp_path / "report.json")
+    assert rs.summarise(again["model"]) == rs.summarise(results["model"])
+    assert rs.read_results(tmp_path / "report.json", ["Other"])["model"] == []
 
 
 def test_partial_view_keeps_one_window_and_blanks_the_rest():

@@ -25,7 +25,7 @@ VARIANTS = (
 )
 
 
-def score_hmb(folder: Path, backend: Any) -> list[dict[str, Any]]:
+def score_hmb(folder: Path, backend: Any, name: str | None = None) -> list[dict[str, Any]]:
     """One row per variant: MDE and median (m), number and length of lines, their quality flags."""
     from glacierfront.evaluate.vector import evaluate_vectors
     from glacierfront.io.vector_files import write_lines
@@ -42,7 +42,7 @@ def score_hmb(folder: Path, backend: Any) -> list[dict[str, Any]]:
             records = result.records()
             rows.append(
                 {
-                    "model": backend.label,
+                    "model": name or backend.label,
                     "variant": label,
                     "mde_m": scored["mde"],
                     "median_m": scored["median"],

@@ -390,8 +390,10 @@ def run_protocol(
                 for case in framings(chip, families):
                     crossing = None
                     if labels is not None:
-                        results["floor"] += run_case(case, labels, rules, folder, set_zones, tag="labels")
-                        crossing = folder / f"{case.chip}__{case.framing}_labels-box.gpkg"
+                        floor_rows = run_case(case, labels, rules, folder, set_zones, tag="labels")
+                        results["floor"] += floor_rows
+                        if any(o.rule == "box" and o.mde_px is not None for o in floor_rows):
+                            crossing = folder / f"{case.chip}__{case.framing}_labels-box.gpkg"
                     results["model"] += run_case(case, backend, rules, folder, crossing=crossing)
                 for path in folder.iterdir():
                     path.unlink()
@@ -494,6 +496,16 @@ def per_glacier(outcomes: Sequence[Outcome], rule: str) -> dict[str, dict[str, A
     return out
 
 
+def read_results(path: Path, glaciers: Iterable[str] | None = None) -> dict[str, list[Outcome]]:
+    """The outcomes a report's JSON holds (``write_report``), optionally of some glaciers only."""
+    data = json.loads(Path(path).read_text())
+    wanted = set(glaciers) if glaciers else None
+    return {
+        key: [Outcome(**row) for row in data.get(field, []) if wanted is None or row["glacier"] in wanted]
+        for key, field in (("model", "cases"), ("floor", "floor_cases"))
+    }
+
+
 def write_report(path: Path, title: str, results: dict[str, list[Outcome]], settings: dict[str, Any]) -> str:
     rows = summarise(results["model"], results["floor"])
     text = markdown(rows, title)
@@ -521,7 +533,11 @@ def write_report(path: Path, title: str, results: dict[str, list[Outcome]], sett
             )
     path.with_suffix(".md").write_text(text)
     cases = [vars(o) for o in results["model"]]
+    floor_cases = [vars(o) for o in results["floor"]]
     path.with_suffix(".json").write_text(
-        json.dumps({"title": title, "settings": settings, "rows": rows, "cases": cases}, indent=1)
+        json.dumps(
+            {"title": title, "settings": settings, "rows": rows, "cases": cases, "floor_cases": floor_cases},
+            indent=1,
+        )
     )
     return text
