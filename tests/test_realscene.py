@@ -89,6 +89,13 @@ def test_protocol_report_writes_table_and_cases(chips, model, tmp_path):
     assert rs.read_results(tmp_path / "report.json", ["Other"])["model"] == []
 
 
+def test_confusion_counts_no_data_as_na():
+    label = np.array([[0, 2], [3, 255]], np.uint8)
+    predicted = np.array([[255, 2], [2, 3]], np.uint8)
+    matrix = np.asarray(rs.confusion_of(label, predicted))
+    assert matrix[0, 0] == 1 and matrix[2, 2] == 1 and matrix[3, 2] == 1 and matrix.sum() == 3
+
+
 def test_partial_view_keeps_one_window_and_blanks_the_rest():
     rng = np.random.default_rng(3)
     image = np.random.default_rng(0).uniform(0.1, 1, (256, 256)).astype(np.float32)

@@ -308,7 +308,9 @@ CLASS_NAMES = ("NA", "rock", "glacier", "ocean")
 def confusion_of(label: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
     """4 x 4 pixel counts, rows the label class, columns the predicted class (labels > 3 left out)."""
     keep = label <= 3
-    pairs = label[keep].astype(np.int64) * 4 + np.minimum(predicted[keep].astype(np.int64), 3)
+    # The zone map marks pixels without data 255: they are class NA, not the last class.
+    guess = np.where(predicted > 3, NA, predicted).astype(np.int64)
+    pairs = label[keep].astype(np.int64) * 4 + guess[keep]
     return np.bincount(pairs, minlength=16).reshape(4, 4).tolist()
 
 
