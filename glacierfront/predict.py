@@ -74,33 +74,33 @@ class PredictOptions:
     front_rule: str = "auto"
 
 
-def uses_box(options: PredictOptions) -> bool:
-    """Whether fronts are cut across the AOI boxes (``fronts_box``) rather than by CaFFe's rule; reads the
-    AOI's fields, so a box rule asked for without an upstream end fails here, before any work."""
+def glacier_boxes(options: PredictOptions) -> list | None:
+    """The AOI's glacier boxes (series' reader: ids, upstream fields, one polygon each) when fronts are cut
+    across them (``fronts_box``), None for CaFFe's rule. Reads the AOI's fields, so a box rule asked for
+    without an upstream end fails here, before any work."""
     from glacierfront.fronts_box import check_front_rule
+    from glacierfront.series.read import read_boxes
 
     rule = check_front_rule(options.front_rule)
     if rule == "caffe":
-        return False
+        return None
     if options.aoi is None:
         if rule == "box":
             raise GlacierfrontError("--front-rule box: give the glacier's box as --aoi (with --upstream)")
-        return False
-    boxes = read_glacier_boxes(options.aoi)
+        return None
+    boxes = read_boxes(options.aoi)
     known = all(box.upstream is not None for box in boxes) or options.upstream is not None
     if rule == "box" and not known:
         raise GlacierfrontError(
             f"--front-rule box: which end of the box is upstream? Give --upstream (e.g. --upstream E) or an "
             f"'upstream' field in {options.aoi}"
         )
-    return known
+    return boxes if known else None
 
 
-def read_glacier_boxes(aoi: Path):
-    """The AOI polygons as glacier boxes (series' reader: ids, upstream fields, one polygon each)."""
-    from glacierfront.series.read import read_boxes
-
-    return read_boxes(aoi)
+def uses_box(options: PredictOptions) -> bool:
+    """Whether fronts are cut across the AOI boxes rather than by CaFFe's rule (see ``glacier_boxes``)."""
+    return glacier_boxes(options) is not None
 
 
 @dataclass
@@ -148,14 +148,18 @@ class SceneResult:
 
         return target_crs, reproject_records(self.records(), self.crs, target_crs)
 
+    def quality_flags(self) -> list[str]:
+        """The quality flags any of the scene's lines carries (``attributes``), sorted; empty when all are ok."""
+        return sorted(
+            {f for a in self.line_attributes for f in a.get("quality", "ok").split("+") if f != "ok"}
+        )
+
     def summary(self) -> str:
         """'1 front line(s), 26.47 km, 256 x 256 px in 0.2 s', then the lines' quality flags when any is not
         ok ('; check: low_confidence'): the line predict prints per scene, so a doubtful front reads so."""
         total = sum(line.length_m for line in self.lines)
         length = f"{total:.0f} px (pixel coordinates)" if self.crs is None else f"{total / 1000:.2f} km"
-        flags = sorted(
-            {f for a in self.line_attributes for f in a.get("quality", "ok").split("+") if f != "ok"}
-        )
+        flags = self.quality_flags()
         return (
             f"{len(self.lines)} front line(s), {length}, "
             f"{self.shape[1]} x {self.shape[0]} px in {self.seconds:.1f} s"
@@ -426,11 +430,10 @@ def _caffe_lines(scene, options, zones, valid, conf, min_length_px, allowed, tmp
     )
 
 
-def _box_lines(scene, options, margin, valid, min_length_px, warnings: list[str]) -> list[FrontLine]:
-    """The best ice-to-water crossing of each AOI box (fronts_box), as lines; says what it could not find."""
+def _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings: list[str]) -> list[FrontLine]:
+    """The best ice-to-water crossing of each glacier box (fronts_box), as lines; says what it could not find."""
     from glacierfront.fronts_box import box_front_lines
 
-    boxes = read_glacier_boxes(options.aoi)
     lines, found = box_front_lines(
         boxes, margin, valid, scene.resampled_transform, scene.crs, options.upstream, min_length_px
     )
@@ -457,7 +460,8 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         zones = scratch_array(Path(tmp), "zones", np.uint8, (height, width))
         conf = scratch_array(Path(tmp), "conf", np.uint8, (height, width))
         valid = scratch_array(Path(tmp), "valid", bool, (height, width))
-        box_rule = uses_box(options)
+        boxes = glacier_boxes(options)
+        box_rule = boxes is not None
         margin = scratch_array(Path(tmp), "margin", np.int8, (height, width)) if box_rule else None
         grid = tile_rows(height, width, tile, overlap)
         if on_start:
@@ -490,7 +494,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         else:
             allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
             if box_rule:
-                grid_lines = _box_lines(scene, options, margin, valid, min_length_px, warnings)
+                grid_lines = _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings)
             else:
                 grid_lines = _caffe_lines(scene, options, zones, valid, conf, min_length_px, allowed, tmp)
             describe = LineAttributes(

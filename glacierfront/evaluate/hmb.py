@@ -27,19 +27,17 @@ VARIANTS = (
 
 def score_hmb(folder: Path, backend: Any, name: str | None = None) -> list[dict[str, Any]]:
     """One row per variant: MDE and median (m), number and length of lines, their quality flags."""
-    from glacierfront.evaluate.vector import evaluate_vectors
-    from glacierfront.io.vector_files import write_lines
-    from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
+    from glacierfront.evaluate.realscene import predict_and_score
+    from glacierfront.predict import PredictOptions
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="glacierfront-hmb-") as tmp:
         for label, extra, boxed in VARIANTS:
             options = PredictOptions(aoi=folder / BOX if boxed else None, **extra)
-            result = predict_scene(folder / BASEMAP, backend, options)
             pred = Path(tmp) / f"pred{len(rows)}.gpkg"
-            write_lines(pred, result.records(), result.crs, LINE_SCHEMA)
-            scored = evaluate_vectors(pred, folder / REFERENCE, match="all")
-            records = result.records()
+            _, records, scored = predict_and_score(
+                folder / BASEMAP, backend, options, folder / REFERENCE, pred
+            )
             rows.append(
                 {
                     "model": name or backend.label,

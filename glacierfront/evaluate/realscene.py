@@ -314,6 +314,22 @@ def confusion_of(label: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
     return np.bincount(pairs, minlength=16).reshape(4, 4).tolist()
 
 
+def predict_and_score(
+    scene: Path, backend: Any, options: Any, ref: Path, pred: Path, zones_path: Path | None = None
+) -> tuple[Any, list, dict[str, Any]]:
+    """The product path for one scene: ``predict_scene``, its lines written to ``pred`` (GeoPackage), and
+    ``evaluate_vectors`` of them against ``ref`` (all lines of both as one front). Returns (the scene's
+    result, its line records, the evaluation)."""
+    from glacierfront.evaluate.vector import evaluate_vectors
+    from glacierfront.io.vector_files import write_lines
+    from glacierfront.predict import LINE_SCHEMA, predict_scene
+
+    result = predict_scene(scene, backend, options, zones_path=zones_path)
+    records = result.records()
+    write_lines(pred, records, result.crs, LINE_SCHEMA)
+    return result, records, evaluate_vectors(pred, ref, match="all")
+
+
 def run_case(
     case: Case,
     backend: Any,
@@ -327,8 +343,7 @@ def run_case(
     ``<scene>_<tag>-<rule>.gpkg``; ``crossing``: the labels' own box-rule line, which the box rule's line is
     also scored against (``mde_crossing_px``: the labelled front without its lateral parts)."""
     from glacierfront.evaluate.vector import evaluate_vectors
-    from glacierfront.io.vector_files import write_lines
-    from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
+    from glacierfront.predict import PredictOptions
 
     files = write_case(case, folder)
     if files is None:
@@ -341,18 +356,17 @@ def run_case(
             aoi=files["box"], front_rule=rule, nodata=case.nodata if case.nodata == 0 else None
         )
         zones_path = folder / f"{files['scene'].stem}_zones.tif" if not out else None
-        result = predict_scene(files["scene"], backend, options, zones_path=zones_path)
+        pred = folder / f"{files['scene'].stem}_{tag}-{rule}.gpkg"
+        result, records, scored = predict_and_score(
+            files["scene"], backend, options, files["ref"], pred, zones_path
+        )
         confusion = None
         if zones_path is not None:
             import rasterio
 
             with rasterio.open(zones_path) as src:
                 confusion = confusion_of(case.zones, src.read(1))
-        pred = folder / f"{files['scene'].stem}_{tag}-{rule}.gpkg"
-        write_lines(pred, result.records(), result.crs, LINE_SCHEMA)
-        scored = evaluate_vectors(pred, files["ref"], match="all")
         mde = None if scored["mde"] is None else scored["mde"] / PIXEL_M
-        records = result.records()
         crossing_px = None
         if rule == "box" and crossing is not None and crossing.is_file() and records:
             against = evaluate_vectors(pred, crossing, match="all")
@@ -365,8 +379,7 @@ def run_case(
                 case.framing,
                 rule,
                 mde,
-                "+".join(sorted({f for r in records for f in (r[1].get("quality") or "").split("+") if f}))
-                or "none",
+                "+".join(result.quality_flags()) or ("ok" if records else "none"),
                 float(np.mean([r[1]["confidence"] for r in records])) if records else None,
                 confusion,
                 crossing_px,
