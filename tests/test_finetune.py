@@ -415,3 +415,31 @@ def test_a_fine_tune_on_one_image_warns_even_when_quiet(tmp_path, atto_checkpoin
              "64", "-o", str(tmp_path / "m3.onnx"), "-q"]  # fmt: skip
     assert main(args3) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_fine_tune_never_writes_over_its_own_base_model(scenes, base, tmp_path, capsys):
+    """-o naming the base model (or its ONNX/checkpoint twin) is refused even with --overwrite."""
+    paths, fronts = scenes
+    folder = tmp_path / "base"
+    folder.mkdir()
+    pt = folder / "base.pt"
+    pt.write_bytes(base.read_bytes())
+    onnx = folder / "base.onnx"
+    onnx.write_bytes(b"stand-in for the export")
+    sums = {p: sha256_file(p) for p in (pt, onnx)}
+    common = ["finetune", "--scenes", str(paths[0]), "--fronts", str(fronts), "--glacier-side", "W",
+              "--steps", "1", "--patch", "64", "--quiet", "--overwrite"]  # fmt: skip
+    for model, out in ((pt, onnx), (onnx, onnx), (pt, folder / "." / "base.onnx")):
+        assert main([*common, "--model", str(model), "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert "is one of this command's inputs" in err and err.count("\n") == 1
+        assert {p: sha256_file(p) for p in (pt, onnx)} == sums
+
+
+def test_a_missing_base_model_is_one_line(scenes, tmp_path, capsys):
+    paths, fronts = scenes
+    args = ["finetune", "--scenes", str(paths[0]), "--fronts", str(fronts), "--glacier-side", "W",
+            "--model", str(tmp_path / "nonexist.pt"), "-o", str(tmp_path / "m.onnx")]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "nonexist.pt: no such file" in err and "internal error" not in err

@@ -117,8 +117,8 @@ def finetune(
     scenes of one season and sensor, or on one scene, a model lost the front on most other scenes of its
     glacier (docs/finetune.md).
     """
-    ft.check_outputs(out, overwrite)
     scenes = [*(scenes or []), *(more_scenes or [])]
+    ft.check_outputs(out, overwrite, [*ft.model_files(model), *scenes, fronts, aoi])
     if (data is None) == (not scenes):
         raise GlacierfrontError("give --data CAFFE_DIR, or --scenes SCENE.tif ... with --fronts FRONTS")
     if data is not None:

@@ -71,6 +71,10 @@ def resolve_base(model: str | Path | None) -> BaseModel:
             )
     else:
         checkpoint = path
+    if not checkpoint.is_file():
+        raise GlacierfrontError(
+            f"--model {model or path}: no such file; give a .pt checkpoint or an .onnx model"
+        )
     digest = sha256_file(checkpoint)
     verify_listed_checksum(checkpoint, digest)
     ckpt = load_checkpoint(checkpoint)
@@ -131,17 +135,30 @@ def outputs_for(out: Path) -> list[Path]:
     return [out, out.with_suffix(".pt"), out.with_suffix(".md")]
 
 
-def check_outputs(out: Path, overwrite: bool) -> None:
-    """Refuse a wrong -o, or outputs that exist without --overwrite, before any work."""
+def check_outputs(out: Path, overwrite: bool, inputs: list[Path | None] = ()) -> None:
+    """Refuse a wrong -o, outputs that exist without --overwrite, or outputs that are one of ``inputs``
+    (the base model, scenes, fronts, box: refused even with --overwrite), before any work."""
+    from glacierfront.outputs import refuse_outputs_that_are_inputs
+
     if out.suffix.lower() != ".onnx":
         raise GlacierfrontError(f"-o {out}: give the ONNX file to write, e.g. -o models/my-glacier.onnx")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise GlacierfrontError(f"-o {out}: folder {folder} does not exist; create it first")
+    refuse_outputs_that_are_inputs([("-o", p) for p in outputs_for(out)], list(inputs))
     existing = [p for p in outputs_for(out) if p.exists()]
     if existing and not overwrite:
         names = ", ".join(str(p) for p in existing)
         raise GlacierfrontError(f"-o {out}: {names} already exist(s); pass --overwrite to replace")
+
+
+def model_files(model: str | Path | None) -> list[Path]:
+    """The files of --model as fine-tuning reads them: the file named and its ONNX/checkpoint twin (one
+    model in two files; a fine-tune must not write over either)."""
+    from glacierfront.inference import model_path
+
+    path = model_path(model)
+    return [path, path.with_suffix(".pt"), path.with_suffix(".onnx")]
 
 
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
