@@ -75,6 +75,7 @@ class OutputPlan:
     quicklook: Path | None
     quicklook_folder: bool
     layer: str = DEFAULT_LAYER
+    overwrite: bool = False  # --overwrite: the writers may replace what another process wrote meanwhile
 
     def vector_for(self, stem: str) -> Path:
         return self.vector / f"{stem}{self.fmt}" if self.folder else self.vector
@@ -143,7 +144,7 @@ def plan_outputs(
     if folder and len(set(stems)) < len(stems):
         raise GlacierfrontError("several scenes share a file name; their outputs would overwrite each other")
     several = len(scenes) > 1
-    plan = OutputPlan(output, folder, fmt, zones, False, quicklook, False, layer or DEFAULT_LAYER)
+    plan = OutputPlan(output, folder, fmt, zones, False, quicklook, False, layer or DEFAULT_LAYER, overwrite)
     for name, path in (("--zones", zones), ("--quicklook", quicklook)):
         if path is None:
             continue
@@ -187,15 +188,24 @@ def refuse_to_replace(plan: OutputPlan, scenes: list[Path]) -> None:
 
 def refuse_inputs_as_outputs(plan: OutputPlan, scenes: list[Path], inputs: list[Path]) -> None:
     """Refuse any planned output that is one of the command's input files (it would be destroyed)."""
-    taken = {_same_file_key(p): p for p in inputs if p is not None}
+    planned = []
     for scene in scenes:
-        for flag, path in (("-o", plan.vector_for(scene.stem)), ("--zones", plan.zones_for(scene.stem)),
-                           ("--quicklook", plan.quicklook_for(scene.stem))):  # fmt: skip
-            if path is not None and _same_file_key(path) in taken:
-                raise GlacierfrontError(
-                    f"{flag} {path}: is one of this command's inputs ({taken[_same_file_key(path)]}); "
-                    "writing it would destroy it: choose another output"
-                )
+        planned += [("-o", plan.vector_for(scene.stem)), ("--zones", plan.zones_for(scene.stem)),
+                    ("--quicklook", plan.quicklook_for(scene.stem))]  # fmt: skip
+    refuse_outputs_that_are_inputs(planned, inputs)
+
+
+def refuse_outputs_that_are_inputs(outputs: list[tuple[str, Path | None]], inputs: list[Path | None]) -> None:
+    """The one rule for every command: an output (flag, path) that is one of the inputs is refused, with or
+    without --overwrite, since writing it would destroy what the command reads. Paths are compared after
+    resolving links, so ``./m.onnx`` and ``/abs/m.onnx`` are one file."""
+    taken = {_same_file_key(p): p for p in inputs if p is not None}
+    for flag, path in outputs:
+        if path is not None and _same_file_key(path) in taken:
+            raise GlacierfrontError(
+                f"{flag} {path}: is one of this command's inputs ({taken[_same_file_key(path)]}); "
+                "writing it would destroy it: choose another output"
+            )
 
 
 def _same_file_key(path: Path) -> str:

@@ -462,6 +462,8 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         valid = scratch_array(Path(tmp), "valid", bool, (height, width))
         boxes = glacier_boxes(options)
         box_rule = boxes is not None
+        # Before any inference: an AOI that misses the scene fails now.
+        allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
         margin = scratch_array(Path(tmp), "margin", np.int8, (height, width)) if box_rule else None
         grid = tile_rows(height, width, tile, overlap)
         if on_start:
@@ -492,7 +494,6 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             # The same failure, and exit code, as a float scene that is all NaN (io.raster's statistics read).
             raise GlacierfrontError(f"{path}: no valid pixels (all nodata or NaN); check the file")
         else:
-            allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
             if box_rule:
                 grid_lines = _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings)
             else:
@@ -531,7 +532,11 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
         if quicklook_path is not None:
             from glacierfront.quicklook import render_quicklook
 
-            render_quicklook(quicklook_path, scene, zones, valid, grid_lines, title=path.name)
+            render_quicklook(
+                quicklook_path, scene, zones, valid, grid_lines, title=path.name,
+                aoi=allowed.geoms if allowed is not None else None,
+                quality=[a.get("quality", "ok") for a in line_attributes],
+            )  # fmt: skip
         return SceneResult(
             scene=path.stem,
             path=path,

@@ -34,7 +34,8 @@ def no_model_run(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded: the check came after the work had started")
 
-    monkeypatch.setattr("glacierfront.cli.predict.load_backend", refuse)
+    monkeypatch.setattr("glacierfront.cli.predict.cached_backend", refuse)
+    monkeypatch.setattr("glacierfront.batch.worker.cached_backend", refuse)
 
 
 def _predict(scene, model, out, *extra):

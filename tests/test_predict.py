@@ -529,14 +529,15 @@ def test_predict_edge_ocean_rule_drops_a_lake_larger_than_the_ocean(model, tmp_p
 def test_cli_passes_tta_and_ocean_rule_to_the_model_and_post_processing(
     model, scene, tmp_path, monkeypatch, capsys
 ):
-    from glacierfront.cli import predict as predict_cli
+    from glacierfront.batch import worker as predict_cli  # the batch loop loads the model and runs scenes
 
     seen = {}
     real_load, real_predict = predict_cli.load_backend, predict_cli.predict_scene
+    monkeypatch.setattr(predict_cli, "_BACKENDS", {})  # models loaded by earlier tests
 
-    def load(path, device="auto", tta=False):
+    def load(path, device="auto", tta=False, threads=None):
         seen["tta"] = tta
-        return real_load(path, device, tta=tta)
+        return real_load(path, device, tta=tta, threads=threads)
 
     def run(path, backend, options, *args, **kwargs):
         seen["ocean_rule"], seen["backend_tta"] = options.ocean_rule, backend.tta
@@ -589,7 +590,7 @@ def test_sigterm_mid_scene_cleans_up_and_exits_143(model, scene, tmp_path, monke
     import signal
     import tempfile
 
-    import glacierfront.cli.predict as predict_cli_module
+    import glacierfront.batch.worker as predict_cli_module  # where the batch loop runs a scene
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -628,7 +629,7 @@ def test_absurd_resolution_and_tile_zero_are_refused_before_work(model, scene, t
 def test_a_wrong_aoi_fails_before_the_model_runs(model, scene, tmp_path, capsys, monkeypatch):
     from shapely.geometry import LineString
 
-    import glacierfront.cli.predict as predict_cli_module
+    import glacierfront.batch.worker as predict_cli_module  # where the batch loop runs a scene
     from glacierfront.io.vector_files import write_lines
 
     ran = []
@@ -655,7 +656,7 @@ def test_an_aoi_with_an_undefined_srs_is_one_line_before_any_work(
     # What ogr2ogr makes of a .shp without .prj: a GeoPackage whose SRS is GDAL's "Undefined geographic SRS".
     import sqlite3
 
-    import glacierfront.cli.predict as predict_cli_module
+    import glacierfront.batch.worker as predict_cli_module  # where the batch loop runs a scene
 
     ran = []
     monkeypatch.setattr(predict_cli_module, "predict_scene", lambda *a, **k: ran.append(a))
@@ -719,3 +720,80 @@ def test_a_missing_front_stays_on_stderr_with_quiet(model, tmp_path, capsys):
     assert main(["predict", str(path), "-o", str(out), "-m", str(model), "-q"]) == 0
     assert "allice.tif: no calving front found" in capsys.readouterr().err
     assert read_lines(out)[0] == []
+
+
+def test_a_second_writer_of_one_new_file_fails_instead_of_dropping_the_first(
+    model, tmp_path, monkeypatch, capsys
+):
+    """Two predict runs to the same new -o: the one that writes second gets exit 1 and the first one's
+    lines stay in the file (before, both exited 0 and one scene's lines were lost)."""
+    import glacierfront.batch.worker as predict_cli_module  # where the batch loop runs a scene
+
+    first = glacier_scene(tmp_path / "first_2020-07-01.tif")
+    second = glacier_scene(tmp_path / "second_2020-07-02.tif")
+    out = tmp_path / "same.gpkg"
+    real = predict_cli_module.predict_scene
+
+    def other_run_finishes_meanwhile(path, *args):
+        result = real(path, *args)
+        monkeypatch.setattr(predict_cli_module, "predict_scene", real)  # the other run: a plain one
+        assert main(["predict", str(first), "-m", str(model), "-o", str(out), "--quiet"]) == 0
+        return result
+
+    monkeypatch.setattr(predict_cli_module, "predict_scene", other_run_finishes_meanwhile)
+    assert main(["predict", str(second), "-m", str(model), "-o", str(out), "--quiet"]) == 1
+    assert "another process wrote it" in capsys.readouterr().err
+    assert {rec["scene"] for _, rec in read_lines(out)[0]} == {"first_2020-07-01"}
+
+
+def _write_aoi(path, polygon, crs="EPSG:3413"):
+    schema = {"geometry": "Polygon", "properties": {}}
+    with fiona.open(path, "w", driver="GPKG", crs=crs, schema=schema) as dst:
+        dst.write({"geometry": polygon, "properties": {}})
+    return path
+
+
+def test_an_aoi_far_from_the_scene_is_the_users_error_not_a_missing_front(
+    model, scene, tmp_path, capsys, monkeypatch
+):
+    from shapely.geometry import box, mapping
+
+    import glacierfront.segment as segment_module
+
+    far = _write_aoi(tmp_path / "far.gpkg", mapping(box(X0 + 2e6, Y0, X0 + 2e6 + 5000, Y0 + 5000)))
+    ran = []
+    monkeypatch.setattr("glacierfront.predict.segment", lambda *a, **k: ran.append(a))  # no inference
+    assert segment_module  # the real one stays importable
+    out = tmp_path / "f.gpkg"
+    assert main(["predict", str(scene), "-m", str(model), "-o", str(out), "--aoi", str(far), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "none of its polygons overlaps the scene" in err and "km away" in err
+    assert "no calving front" not in err and ran == [] and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "polygon, crs, message",
+    [
+        # a bow tie: self-intersecting
+        ({"type": "Polygon", "coordinates": [[(X0, Y0), (X0 + 4000, Y0 - 4000), (X0 + 4000, Y0), (X0, Y0 - 4000), (X0, Y0)]]},
+         "EPSG:3413", "is not valid (Self-intersection"),
+        # metres labelled EPSG:4326
+        ({"type": "Polygon", "coordinates": [[(X0, Y0), (X0 + 4000, Y0), (X0 + 4000, Y0 - 4000), (X0, Y0)]]},
+         "EPSG:4326", "says degrees"),
+    ],
+)  # fmt: skip
+def test_a_bad_aoi_is_one_line_before_the_model_loads(
+    model, scene, tmp_path, capsys, monkeypatch, polygon, crs, message
+):
+    aoi = _write_aoi(tmp_path / "aoi.gpkg", polygon, crs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the AOI was checked")
+
+    monkeypatch.setattr("glacierfront.cli.predict.cached_backend", refuse)
+    assert (
+        main(["predict", str(scene), "-m", str(model), "-o", str(tmp_path / "f.gpkg"), "--aoi", str(aoi)])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "internal error" not in err

@@ -16,10 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from glacierfront.batch.job import BatchOptions, SceneOutcome
+from glacierfront.batch.observer import BatchObserver, SceneProgress
 from glacierfront.batch.sources import SceneSource, scene_source
 from glacierfront.predict import PredictOptions
 
-__all__ = ["BatchOptions", "SceneOutcome", "SceneSource", "predict_many", "scene_source"]
+__all__ = [
+    "BatchObserver",
+    "BatchOptions",
+    "SceneOutcome",
+    "SceneProgress",
+    "SceneSource",
+    "predict_many",
+    "scene_source",
+]
 
 
 def predict_many(
@@ -27,6 +36,7 @@ def predict_many(
     model: str | Path,
     options: BatchOptions | PredictOptions | None = None,
     client: Any = None,
+    observer: BatchObserver | None = None,
 ) -> Iterator[SceneOutcome]:
     """Predict every scene of ``paths`` (local files or GDAL URLs) with the model file ``model``.
 
@@ -34,7 +44,10 @@ def predict_many(
     order (``outcome.index`` is the position in ``paths``). A scene that fails is retried when another
     attempt may help (``BatchOptions.retries``) and then yielded as failed: it never stops the others. A
     model that cannot be loaded raises ``GlacierfrontError``. ``options``: a ``BatchOptions``, or just the
-    ``PredictOptions`` (nothing is written then: the lines come back in ``outcome.records``).
+    ``PredictOptions`` (nothing is written then: the lines come back in ``outcome.records``). ``observer``
+    hears of each scene's tiles (in this process) and of each finished scene (``batch.observer``).
+
+    This is the one batch loop: ``glacierfront predict`` runs every scene through it, with or without Dask.
     """
     from glacierfront.batch.worker import cached_backend, model_ref, run_scene
 
@@ -42,16 +55,21 @@ def predict_many(
         options = BatchOptions(predict=options or PredictOptions())
     sources = [p if isinstance(p, SceneSource) else scene_source(p) for p in paths]
     ref = model_ref(model, options.device, options.tta, options.threads)
+    observer = observer or BatchObserver()
     if client is not None:
         from glacierfront.batch.dask_run import run_on_client
 
-        yield from run_on_client(sources, ref, options, client)
+        for outcome in run_on_client(sources, ref, options, client):
+            observer.scene_done(outcome)
+            yield outcome
         return
     backend = cached_backend(ref)
     for index, source in enumerate(sources):
         for attempt in range(1, options.retries + 2):
-            outcome = run_scene(source, index, backend, options)
+            with observer.scene(source, index) as progress:
+                outcome = run_scene(source, index, backend, options, progress=progress)
             outcome.attempts = attempt
             if not (outcome.failed and outcome.retryable):
                 break
+        observer.scene_done(outcome)
         yield outcome

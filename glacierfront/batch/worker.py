@@ -13,6 +13,7 @@ from rasterio.errors import RasterioError
 
 from glacierfront.batch.job import BatchOptions, SceneOutcome
 from glacierfront.batch.manifest import outputs_of
+from glacierfront.batch.observer import SceneProgress
 from glacierfront.batch.sources import SceneSource, read_failure, readable
 from glacierfront.errors import GlacierfrontError
 from glacierfront.inference import Backend, load_backend
@@ -21,8 +22,9 @@ from glacierfront.io.vector_files import write_lines
 from glacierfront.outputs import OutputPlan
 from glacierfront.predict import LINE_SCHEMA, predict_scene
 
-# Models loaded in this process, by (sha256, device, tta, threads): a worker loads a model once.
-_BACKENDS: dict[tuple[str, str, bool, int | None], Backend] = {}
+# Models loaded in this process, by (path, sha256, device, tta, threads): a worker loads a model once. The
+# path is part of the key because the lines carry the model's file name.
+_BACKENDS: dict[tuple[str, str, str, bool, int | None], Backend] = {}
 _LOCK = threading.Lock()
 
 
@@ -53,7 +55,7 @@ def model_ref(
 
 def cached_backend(ref: ModelRef) -> Backend:
     """This process's backend for ``ref``, loaded (and its checksum verified) on first use."""
-    key = (ref.sha256, ref.device, ref.tta, ref.threads)
+    key = (ref.path, ref.sha256, ref.device, ref.tta, ref.threads)
     with _LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
@@ -78,10 +80,16 @@ def scene_message(source: SceneSource, err: BaseException, local: Path | None = 
 
 
 def run_scene(
-    source: SceneSource, index: int, backend: Backend, options: BatchOptions, worker: str = "local"
+    source: SceneSource,
+    index: int,
+    backend: Backend,
+    options: BatchOptions,
+    worker: str = "local",
+    progress: SceneProgress | None = None,
 ) -> SceneOutcome:
     """Predict one scene and write its outputs as ``options.plan`` says; a failure becomes a failed outcome
-    (``retryable`` unless it is a ``GlacierfrontError``), never an exception."""
+    (``retryable`` unless it is a ``GlacierfrontError``), never an exception. ``progress`` hears of its
+    tiles."""
     started = time.perf_counter()
     outcome = SceneOutcome(source.uri, source.stem, index, "failed", worker=worker)
     plan = options.plan
@@ -90,10 +98,15 @@ def run_scene(
         with readable(source) as local:
             zones = plan.zones_for(source.stem) if plan is not None else None
             quicklook = plan.quicklook_for(source.stem) if plan is not None else None
-            result = predict_scene(local, backend, options.predict, zones, quicklook)
+            progress = progress or SceneProgress()
+            result = predict_scene(
+                local, backend, options.predict, zones, quicklook, progress.on_start, progress.on_tiles
+            )
             crs, records = result.records_in(options.target_crs)
             if plan is not None and plan.folder:
-                vector = write_lines(plan.vector_for(source.stem), records, crs, LINE_SCHEMA, plan.layer)
+                vector = write_lines(
+                    plan.vector_for(source.stem), records, crs, LINE_SCHEMA, plan.layer, plan.overwrite
+                )
                 outcome.written.append(str(vector))
             else:
                 outcome.records, outcome.crs = records, crs

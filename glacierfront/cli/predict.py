@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sys
-import time
 from pathlib import Path
 
 import typer
-from rasterio.errors import RasterioError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,31 +18,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from glacierfront.batch import BatchObserver, SceneProgress, predict_many
 from glacierfront.batch.job import BatchOptions, SceneOutcome
 from glacierfront.batch.manifest import DEFAULT_NAME as MANIFEST_NAME
 from glacierfront.batch.manifest import ManifestWriter, done_sources
-from glacierfront.batch.sources import (
-    SceneSource,
-    read_failure,
-    read_scene_list,
-    readable,
-    remote_env,
-    scene_sources,
-)
-from glacierfront.batch.worker import model_ref, remove_partial_outputs, scene_message
+from glacierfront.batch.sources import SceneSource, read_scene_list, remote_env, scene_sources
+from glacierfront.batch.worker import cached_backend, model_ref, remove_partial_outputs
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import load_backend
 from glacierfront.io.vector_files import write_lines
 from glacierfront.outputs import output_crs, parse_format, plan_outputs
-from glacierfront.predict import (
-    LINE_SCHEMA,
-    PredictOptions,
-    SceneResult,
-    check_resolution,
-    predict_scene,
-    uses_box,
-)
+from glacierfront.predict import LINE_SCHEMA, PredictOptions, check_resolution, uses_box
 
 
 def predict(
@@ -280,8 +266,9 @@ def predict(
     distributed = workers is not None or scheduler is not None
     if manifest is None and plan.folder and (distributed or skip_existing):
         manifest = plan.vector / MANIFEST_NAME
+    run = BatchOptions(options, plan, target_crs, device, tta, retries)
     if todo and not distributed:
-        backend = load_backend(model_file, device, tta=tta)
+        backend = cached_backend(model_ref(model_file, device, tta))  # predict_many finds it loaded
         console.print(
             f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False
         )
@@ -297,12 +284,10 @@ def predict(
         if not todo:
             return
         if distributed:
-            failed = _predict_on_dask(
-                todo, model_file, options, plan, target_crs, device, tta, retries, workers, scheduler, log,
-                console, quiet,
-            )  # fmt: skip
+            failed = _predict_on_dask(todo, model_file, run, workers, scheduler, log, console, quiet)
         else:
-            failed = _predict_here(todo, backend, options, plan, target_crs, retries, log, console, quiet)
+            outcomes = predict_many(todo, model_file, run, observer=_TileBars(console, quiet))
+            failed = _record(outcomes, plan, log, console)
     finally:
         if log is not None:
             log.close()
@@ -310,78 +295,74 @@ def predict(
         raise typer.Exit(1)
 
 
-def _predict_here(todo, backend, options, plan, target_crs, retries, log, console, quiet) -> int:
-    """The scenes one after another in this process (no Dask); returns how many failed."""
-    done: list[SceneResult] = []
+def _record(outcomes, plan, log: ManifestWriter | None, console: Console, advance=None) -> int:
+    """Say, file and write what the batch loop yields; returns how many scenes failed. A folder run's
+    workers wrote each scene's file and its manifest row follows at once; a one-file run writes the file
+    here at the end, then the rows (a row names only outputs that exist)."""
     failed = 0
     said: set[str] = set()  # warnings about the model or the run, said once
-    rows: list[SceneOutcome] = []  # manifest rows of a one-file run, written once the file is
-
-    def record(row: SceneOutcome) -> None:
-        if plan.folder and log is not None:  # a scene's row comes once its outputs are all written
-            log.write(row)
+    gathered: list[SceneOutcome] = []
+    for outcome in outcomes:
+        failed += outcome.failed
+        if advance is not None:
+            advance(failed)
+        _report(outcome, plan, said, console)
+        if plan.folder and log is not None:
+            log.write(outcome)
         else:
-            rows.append(row)
-
-    for index, source in enumerate(todo):
-        started = time.perf_counter()
-        try:
-            result = _run_source(source, backend, options, plan, console, quiet, retries)
-        except GlacierfrontError as err:
-            failed += 1
-            message = scene_message(source, err)  # every per-scene failure names its scene
-            print(f"glacierfront: error: {message}", file=sys.stderr)
-            seconds = time.perf_counter() - started
-            record(SceneOutcome(source.uri, source.stem, index, "failed", 0, seconds, "local", message))
-            continue
-        done.append(result)
-        # Warnings go to stderr as plain lines, never wrapped and not hidden by --quiet.
-        scale = result.scale
-        if scale is not None and scale.warning and scale.warn_once and scale.warning not in said:
-            said.add(scale.warning)
-            print(f"glacierfront: warning: {scale.warning}", file=sys.stderr)
-        for warning in result.warnings:
-            print(f"{source.name}: {warning}", file=sys.stderr)
-        if plan.folder:
-            crs, records = result.records_in(target_crs)
-            typer.echo(str(write_lines(plan.vector_for(result.scene), records, crs, LINE_SCHEMA, plan.layer)))
-        status = "ok" if result.lines else "no_front"
-        record(SceneOutcome(source.uri, source.stem, index, status, len(result.lines),
-                            time.perf_counter() - started, "local"))  # fmt: skip
-    if not plan.folder and done:
-        written = [r.records_in(target_crs) for r in done]
-        records = [rec for _, recs in written for rec in recs]
-        typer.echo(str(write_lines(plan.vector, records, written[0][0], LINE_SCHEMA, plan.layer)))
-    for row in rows if log is not None else []:
-        log.write(row)
+            gathered.append(outcome)
+    if not plan.folder:
+        found = sorted((o for o in gathered if not o.failed), key=lambda o: o.index)
+        if found:
+            records = [rec for o in found for rec in o.records]
+            written = write_lines(plan.vector, records, found[0].crs, LINE_SCHEMA, plan.layer, plan.overwrite)
+            typer.echo(str(written))
+        for outcome in gathered if log is not None else []:
+            log.write(outcome)
     return failed
 
 
-def _run_source(source: SceneSource, backend, options, plan, console: Console, quiet: bool, retries: int):
-    """One scene of the in-process loop: a URL through a local VRT (``batch.sources.readable``); a read
-    error is tried again ``retries`` times; every failure is a ``GlacierfrontError`` naming the scene."""
-    attempt = 0
-    while True:
-        attempt += 1
-        local = None
-        try:
-            with readable(source) as local:
-                return _run_one(local, backend, options, plan, console, quiet, name=source.name)
-        except RasterioError as err:
-            # A damaged file (e.g. cut mid-data) or a failed read over the network: this scene fails, the
-            # batch goes on.
-            if attempt <= retries:
-                continue
-            raise GlacierfrontError(scene_message(source, read_failure(source, err), local)) from None
-        except GlacierfrontError as err:
-            raise GlacierfrontError(scene_message(source, err, local)) from None
+class _TileBars(BatchObserver):
+    """A tile progress bar per scene on stderr (the in-process loop; nothing with --quiet)."""
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tiles"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console, self.quiet = console, quiet
+
+    @contextlib.contextmanager
+    def scene(self, source: SceneSource, index: int):
+        with Progress(*self.columns, console=self.console, disable=self.quiet, transient=False) as progress:
+            yield _TileBar(progress, progress.add_task(source.name, total=None, rate=""))
 
 
-def _predict_on_dask(
-    todo, model_file, options, plan, target_crs, device, tta, retries, workers, scheduler, log, console, quiet
-) -> int:
-    """The scenes as tasks on Dask (``batch.predict_many``); returns how many failed. In folder mode the
-    workers write the outputs; with one file the lines come back here and this process writes it."""
+class _TileBar(SceneProgress):
+    def __init__(self, progress: Progress, task) -> None:
+        self.progress, self.task, self.pixels_per_tile = progress, task, 0.0
+
+    def on_start(self, tiles: int, pixels: int) -> None:
+        self.pixels_per_tile = pixels / max(tiles, 1)
+        self.progress.update(self.task, total=tiles)
+
+    def on_tiles(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+        state = self.progress.tasks[self.task]
+        if state.elapsed:
+            rate = state.completed * self.pixels_per_tile / state.elapsed / 1e6
+            self.progress.update(self.task, rate=f"{rate:.2f} Mpx/s")
+
+
+def _predict_on_dask(todo, model_file, run: BatchOptions, workers, scheduler, log, console, quiet) -> int:
+    """The scenes as tasks on Dask (``batch.predict_many`` with a client); returns how many failed. In
+    folder mode the workers write the outputs; with one file the lines come back here and this process
+    writes it."""
     flag = "--workers" if workers is not None else "--scheduler"
     try:
         from glacierfront.batch.dask_run import connect
@@ -389,11 +370,7 @@ def _predict_on_dask(
         raise GlacierfrontError(
             f"{flag} runs the scenes on Dask, which is not installed: pip install 'glacierfront[dask]'"
         ) from None
-    from glacierfront.batch import predict_many
-
-    failed = 0
-    said: set[str] = set()
-    gathered: list[SceneOutcome] = []
+    plan = run.plan
     unfinished = {s.stem for s in todo}
     columns = (
         TextColumn("{task.description}"),
@@ -411,35 +388,30 @@ def _predict_on_dask(
             console.print(f"model {model_file.name}, {len(todo)} scenes on {where}", highlight=False)
             if conn.dashboard:
                 console.print(f"Dask dashboard: {conn.dashboard}", highlight=False)
-            run = BatchOptions(options, plan, target_crs, device, tta, retries, conn.threads)
+            run = dataclasses.replace(run, threads=conn.threads)
             # stdout stays stdout (the files written), whatever the bar on stderr does.
             with Progress(*columns, console=console, disable=quiet, redirect_stdout=False) as progress:
                 task = progress.add_task("predict", total=len(todo), failed=0)
-                for outcome in predict_many(todo, model_file, run, conn.client):
-                    unfinished.discard(outcome.scene)
-                    failed += outcome.failed
+
+                def finished(outcomes):
+                    for outcome in outcomes:
+                        unfinished.discard(outcome.scene)
+                        yield outcome
+
+                def advance(failed: int) -> None:
                     progress.update(task, advance=1, failed=failed)
-                    _report(outcome, plan, said, progress.console)
-                    if plan.folder and log is not None:
-                        log.write(outcome)
-                    else:
-                        gathered.append(outcome)
+
+                outcomes = finished(predict_many(todo, model_file, run, conn.client))
+                return _record(outcomes, plan, log, progress.console, advance)
     except KeyboardInterrupt:
         if workers is not None:  # the local workers are gone: nothing writes any more
             remove_partial_outputs(plan, unfinished)
         raise
-    if not plan.folder:
-        found = sorted((o for o in gathered if not o.failed), key=lambda o: o.index)
-        if found:
-            records = [rec for o in found for rec in o.records]
-            typer.echo(str(write_lines(plan.vector, records, found[0].crs, LINE_SCHEMA, plan.layer)))
-        for outcome in gathered if log is not None else []:
-            log.write(outcome)
-    return failed
 
 
 def _report(outcome: SceneOutcome, plan, said: set[str], console: Console) -> None:
-    """What the in-process loop says about a scene, for one that ran on a worker."""
+    """What predict says about a finished scene, wherever it ran: errors and warnings as plain lines, the
+    notes and the summary on the console, the file written on stdout."""
     if outcome.failed:
         print(f"glacierfront: error: {outcome.error}", file=sys.stderr)
         return
@@ -454,48 +426,3 @@ def _report(outcome: SceneOutcome, plan, said: set[str], console: Console) -> No
     console.print(f"{name}: {outcome.summary}", highlight=False)
     if plan.folder:
         typer.echo(outcome.written[0])
-
-
-def _run_one(
-    path: Path, backend, options, plan, console: Console, quiet: bool, name: str | None = None
-) -> SceneResult:
-    name = name or path.name
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tiles"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
-        task = progress.add_task(name, total=None, rate="")
-        state = {"pixels_per_tile": 0.0}
-
-        def on_start(tiles: int, pixels: int) -> None:
-            state["pixels_per_tile"] = pixels / max(tiles, 1)
-            progress.update(task, total=tiles)
-
-        def on_tiles(n: int) -> None:
-            progress.advance(task, n)
-            t = progress.tasks[task]
-            if t.elapsed:
-                progress.update(
-                    task, rate=f"{t.completed * state['pixels_per_tile'] / t.elapsed / 1e6:.2f} Mpx/s"
-                )
-
-        result = predict_scene(
-            path,
-            backend,
-            options,
-            plan.zones_for(path.stem),
-            plan.quicklook_for(path.stem),
-            on_start,
-            on_tiles,
-        )
-    if result.scale is not None and result.scale.note:
-        console.print(f"{name}: {result.scale.note}", highlight=False, soft_wrap=True)
-    if result.scaling_note:
-        console.print(f"{name}: input {result.scaling_note}", highlight=False, soft_wrap=True)
-    console.print(f"{name}: {result.summary()}", highlight=False)
-    return result

@@ -8,6 +8,7 @@ import numpy as np
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.raster import Scene
+from glacierfront.io.vector_files import check_geometries
 
 # The placeholders GDAL's GeoPackage driver writes for a layer without a CRS (e.g. ogr2ogr from a .shp
 # without .prj): they look like CRSs but say nothing about where the polygons are.
@@ -42,6 +43,7 @@ def read_aoi_polygons(aoi: Path) -> tuple[str | None, list[tuple[dict, str | Non
     polygons = [(g, gid) for g, gid in features if g["type"] in ("Polygon", "MultiPolygon")]
     if not polygons:
         raise GlacierfrontError(f"{aoi}: holds no polygons; --aoi needs a polygon layer")
+    check_geometries([g for g, _ in polygons], src_crs, f"--aoi {aoi}")
     return src_crs, polygons
 
 
@@ -77,6 +79,26 @@ class AoiMask:
         self.glacier_ids = [gid for _, gid in polygons]  # per polygon, None where it names no glacier
         self.width = scene.width
         self.transform = scene.resampled_transform
+        self._check_overlap(aoi, scene)
+
+    def _check_overlap(self, aoi: Path, scene: Scene) -> None:
+        """An AOI that misses the scene is the user's to fix (a wrong file or CRS), not a front the model
+        missed: refused before any inference, with how far away it is."""
+        from shapely.geometry import box, shape
+
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (scene.width, scene.height)
+        frame = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        polygons = [shape(g) for g in self.geoms]
+        if any(p.intersects(frame) for p in polygons):
+            return
+        gap = min(p.distance(frame) for p in polygons)
+        units = "km" if scene.crs is not None and scene.crs.is_projected else "CRS units"
+        far = f"{gap / 1000:.0f} km" if units == "km" else f"{gap:.3g} {units}"
+        raise GlacierfrontError(
+            f"--aoi {aoi}: none of its polygons overlaps the scene (the nearest is {far} away); "
+            "check that the AOI is for this scene and that its CRS is right"
+        )
 
     def __call__(self, row0: int, row1: int) -> np.ndarray:
         from affine import Affine

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,7 @@ def write_lines(
     crs: Any | None,
     schema_properties: dict[str, str] | None = None,
     layer: str = DEFAULT_LAYER,
+    replace: bool = True,
 ) -> Path:
     """Write (geometry, properties) records as a LineString layer; an empty list writes an empty layer.
 
@@ -93,6 +97,11 @@ def write_lines(
     A GeoPackage that exists keeps its other layers: it is copied there first and only ``layer`` is
     (re)written in the copy. A failed write (disk full, a folder that refuses files) is a one-line error
     and leaves the previous file as it was.
+
+    Writers of one folder take turns (an advisory lock on the folder), so two processes never copy, write
+    and move the same file at once. ``replace=False`` (predict without --overwrite) refuses, under that lock,
+    a file or layer that another process wrote since this one checked its outputs: the second writer fails
+    with a clear error instead of silently dropping the first one's lines.
     """
     path = Path(path)
     driver = driver_for(path)
@@ -104,6 +113,37 @@ def write_lines(
     if not folder.is_dir():
         raise GlacierfrontError(f"{path}: folder {folder} does not exist; create it first")
     fiona_crs = CRS.from_user_input(crs) if crs is not None else None
+    with _folder_lock(folder):
+        if not replace:
+            found = what_would_be_replaced(path, layer)
+            if found:
+                raise GlacierfrontError(
+                    f"{path}: {found}: another process wrote it while this one ran, and this run's lines were "
+                    "not written over it; give each run its own -o (or a folder), or pass --overwrite"
+                )
+        _write_layer(path, driver, records, schema, fiona_crs, layer)
+    return path
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``folder`` (flock on the folder itself: no lock file is left behind);
+    where a file system cannot lock, writing goes on unlocked."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _write_layer(path: Path, driver: str, records, schema, fiona_crs, layer: str) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
     kept = "; the previous file is kept" if any(part.exists() for part in _parts(path)) else ""
     try:
         tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
@@ -130,10 +170,18 @@ def write_lines(
         raise
     except Exception as err:  # disk full, quota, I/O error: fiona, GDAL and the OS raise unrelated types
         reason = err.strerror if isinstance(err, OSError) and err.strerror else first_line(err)
+        if _nearly_full(folder):  # GDAL words a full disk as whatever step failed ("Layer ... exists")
+            reason = "no space left on the device"
         raise GlacierfrontError(f"{path}: writing failed ({reason}){kept}") from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return path
+
+
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def read_lines(
@@ -222,3 +270,40 @@ def read_features(path: Path, layer: str, name: str | None = None) -> tuple[list
     except Exception as err:
         raise GlacierfrontError(f"{name or path}: not a readable vector layer ({first_line(err)})") from None
     return records, crs_wkt
+
+
+def check_geometries(geoms: list[Any], crs: Any, what: str) -> None:
+    """The one check of vector input before any work: every vertex a finite number, coordinates that fit
+    the layer's CRS (degrees within +-180 / +-90 when it says geographic: metres labelled EPSG:4326 are the
+    usual mistake) and polygons that are valid (not self-intersecting). ``geoms``: shapely geometries or
+    GeoJSON-like dicts; ``crs``: WKT, a rasterio/fiona CRS or None; ``what`` names the input in the error."""
+    import numpy as np
+    import shapely
+    from rasterio.crs import CRS as RioCRS
+
+    shapes = [shape(g) if isinstance(g, dict) else g for g in geoms]
+    for i, geom in enumerate(shapes, 1):
+        coords = shapely.get_coordinates(geom)
+        if coords.size and not np.isfinite(coords).all():
+            raise GlacierfrontError(
+                f"{what}: feature {i} has a vertex that is not a number (NaN or inf); fix it"
+            )
+    if crs is not None and shapes:
+        try:
+            geographic = RioCRS.from_user_input(crs).is_geographic
+        except Exception:  # an odd CRS text: the reprojection that follows says what is wrong with it
+            geographic = False
+        if geographic:
+            x0, y0, x1, y1 = shapely.total_bounds(shapes)
+            if min(x0, y0) < -360 or x1 > 360 or max(abs(y0), abs(y1)) > 90:
+                raise GlacierfrontError(
+                    f"{what}: its CRS says degrees (longitude, latitude) but its coordinates reach "
+                    f"{x0:.0f}..{x1:.0f}, {y0:.0f}..{y1:.0f}: metres with a wrong CRS? assign the real one "
+                    "(e.g. ogr2ogr -a_srs EPSG:3413 fixed.gpkg in.gpkg)"
+                )
+    for i, geom in enumerate(shapes, 1):
+        if geom.geom_type in ("Polygon", "MultiPolygon") and not geom.is_valid:
+            reason = shapely.is_valid_reason(geom)
+            raise GlacierfrontError(
+                f"{what}: polygon {i} is not valid ({reason}); fix it (e.g. ogr2ogr -makevalid fixed.gpkg in.gpkg)"
+            )
