@@ -4,11 +4,14 @@ $ .venv/bin/python benchmarks/series_example.py [--out DIR]
 
 The reference front of glacierfront/data/sample (EPSG:3413, nominal georeferencing: see its README) is
 copied with different dates in the file names (CaFFe style, JAC_YYYY-MM-DD_TSX_6_1_005.gpkg), each moved
-along the flow (grid +x, towards the fjord) by a known distance; one copy has a 700 m piece cut out of the
-tongue where it crosses the box (flagged partial). A 13.5 km x 2 km box is drawn by hand along the tongue,
-with the glacier to the west. The script runs `glacierfront series` on the folder, prints the CSV and the
-expected change of each front (its shift in ground metres on the ellipsoid: a grid metre of EPSG:3413 at
-69.2 N is 0.9973 ground metres), and leaves series.csv and series.png in DIR (default: a temporary folder).
+along the tongue (grid x) by a known distance; one copy has a 700 m piece cut out of the tongue where it
+crosses the box (flagged partial). A 13.5 km x 2 km box is drawn by hand along the tongue, with the glacier
+to the EAST (upstream E): the sample's zones put glacier east of the front and ocean west of it (predict's
+--zones on the sample, classes 2 and 3 either side of the front along the box), as at the real Jakobshavn,
+which flows west into its fjord. So a shift towards +x (east, into the glacier) is a retreat, negative
+change_m. The script runs `glacierfront series` on the folder, prints the CSV and the expected change of
+each front (minus its shift, in ground metres on the ellipsoid: a grid metre of EPSG:3413 at 69.2 N is
+0.9973 ground metres), and leaves series.csv and series.png in DIR (default: a temporary folder).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from glacierfront.io.vector_files import write_lines
 
 SAMPLE = Path(__file__).resolve().parent.parent / "glacierfront" / "data" / "sample"
 EPSG_3413 = CRS.from_epsg(3413)
-# Along the tongue, from the glacier (west) into the fjord (east); the front's tip crosses it near x = -192 km.
+# Along the tongue, from the fjord (west) into the glacier (east); the front's tip crosses it near x = -192 km.
 BOX = box(-203_000, -2_276_000, -189_500, -2_274_000)
-# (date, shift in grid metres along +x: downstream, i.e. advance)
+UPSTREAM = "E"  # from the front into the glacier
+# (date, shift in grid metres along +x: upstream, i.e. retreat)
 SHIFTS = (
     ("2013-09-08", 0.0),
     ("2013-12-10", 100.0),
@@ -39,7 +43,7 @@ SHIFTS = (
     ("2014-06-01", 400.0),
     ("2014-08-20", -150.0),
 )
-PARTIAL = ("2014-10-05", -300.0)  # moved 300 m back, with a 700 m gap where it crosses the box
+PARTIAL = ("2014-10-05", -300.0)  # moved 300 m west (advance), with a 700 m gap where it crosses the box
 GAP = box(-195_000, -2_275_400, -185_000, -2_274_700)
 
 
@@ -70,17 +74,18 @@ def make_inputs(folder: Path) -> tuple[Path, Path]:
         sink.write(
             {
                 "geometry": {"type": "Polygon", "coordinates": [list(BOX.exterior.coords)]},
-                "properties": {"glacier_id": "JAC", "upstream": "W"},
+                "properties": {"glacier_id": "JAC", "upstream": UPSTREAM},
             }
         )
     return fronts, box_path
 
 
 def expected_change_m(dx: float) -> float:
-    """The ground length of a grid shift of ``dx`` at the front's tip inside the box (signed)."""
+    """The change a grid shift of ``dx`` along +x makes: its ground length at the front's tip inside the box,
+    negative for dx > 0 (east, into the glacier: retreat)."""
     x, y = -192_000.0, -2_275_000.0
     (ground,) = ground_lengths_m([LineString([(x, y), (x + abs(dx), y)])], EPSG_3413)
-    return ground if dx >= 0 else -ground
+    return -ground if dx > 0 else ground
 
 
 def main() -> None:
@@ -97,7 +102,7 @@ def main() -> None:
     print("$ glacierfront " + " ".join(command[3:]), file=sys.stderr)
     subprocess.run(command, check=True)
     print(csv_path.read_text(), end="")
-    print("\nexpected change_m (ground metres of each shift):")
+    print("\nexpected change_m (minus each shift, in ground metres: + east = retreat):")
     for date, dx in (*SHIFTS, PARTIAL):
         print(f"  {date}: shift {dx:+.0f} grid m -> {expected_change_m(dx):+.2f} m")
     print(f"\nwrote {csv_path} and {png_path}")

@@ -20,8 +20,10 @@ from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.series import (
     COLUMNS,
+    DUPLICATE_DATE,
     FRAGMENT,
     MISS,
+    NARROW_CUT,
     OK,
     PARTIAL,
     box_series,
@@ -266,6 +268,7 @@ def test_fronts_go_to_the_box_of_their_glacier(tmp_path):
     got = [(r.glacier_id, r.date.isoformat(), round(r.position_m)) for r in series.rows]
     assert got == [("A", "2021-01-01", 5000), ("B", "2021-01-01", 5000), ("B", "2021-02-01", 4000)]
     assert series.rows[2].change_m == pytest.approx(-1000.0, abs=1e-3)  # glacier B lies east: retreat
+    assert all(r.note is None for r in series.rows)  # one date on two glaciers is no duplicate
 
 
 # --- dates ------------------------------------------------------------------------------------------------
@@ -383,3 +386,92 @@ def test_cli_refuses_to_replace_or_destroy_and_reports_bad_input(tmp_path, capsy
         code, _, err = run_cli(args, capsys)
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not (tmp_path / "x.csv").exists()
+
+
+# --- boxes with holes or narrow parts, files never joined, duplicate dates --------------------------------
+
+
+def test_a_box_with_a_hole_is_refused_before_any_front_is_read(tmp_path, capsys):
+    # A hole where the front crosses: the upstream area moves by the shift times the width less the hole, so
+    # today's area / width would report a quarter of each change, flagged ok. Refused, with what to do.
+    holed = Polygon(BOX.exterior.coords, [box(500, -750, 2000, 750).exterior.coords])
+    boxes = read_boxes(write_box(tmp_path / "holed.gpkg", [holed]))
+    fronts = read_fronts([write_fronts(tmp_path / "f", [0.0, 100.0])])
+    with pytest.raises(GlacierfrontError, match=r"has 1 hole\(s\).*fill them"):
+        box_series(fronts, boxes, upstream="W")
+    write_layer(tmp_path / "f" / "nodate.gpkg", [FRONT])  # would fail when read: the box is checked first
+    out = tmp_path / "s.csv"
+    code, _, err = run_cli(
+        [tmp_path / "f", "--box", tmp_path / "holed.gpkg", "--upstream", "W", "-o", out], capsys
+    )
+    assert code == 1 and "holed.gpkg): has 1 hole(s)" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_a_front_that_cuts_only_a_narrow_part_of_the_box_is_not_ok(tmp_path, capsys):
+    # A 2000 m wide box with a neck 800 m wide (x = 500..1500) and one 300 m wide (x = 2500..3500). A front
+    # across the neck cuts the box, but its area moves by shift x 800, not x the mean width: never ok.
+    necked = Polygon(
+        [(-5000, -1000), (500, -1000), (500, -400), (1500, -400), (1500, -1000), (2500, -1000), (2500, -150),
+         (3500, -150), (3500, -1000), (5000, -1000), (5000, 1000), (3500, 1000), (3500, 150), (2500, 150),
+         (2500, 1000), (1500, 1000), (1500, 400), (500, 400), (500, 1000), (-5000, 1000)]
+    )  # fmt: skip
+    box_path = write_box(tmp_path / "necked.gpkg", [necked], props=[{"glacier_id": "N", "upstream": "W"}])
+    straight = LineString([(0, -1500), (0, 1500)])
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for date, x in (("20200115", -2000.0), ("20200215", 1000.0), ("20200315", 3000.0)):
+        write_layer(folder / f"front_{date}.gpkg", [shifted(straight, x)])
+    wide, neck, needle = box_series(read_fronts([folder]), read_boxes(box_path)).rows
+    assert (wide.quality, wide.note, wide.coverage) == (OK, None, pytest.approx(1.0))
+    assert (neck.quality, neck.note, neck.coverage) == (PARTIAL, NARROW_CUT, pytest.approx(0.4))
+    assert neck.change_m is not None  # an estimate, kept
+    assert (needle.quality, needle.position_m, needle.coverage) == (FRAGMENT, None, pytest.approx(0.15))
+    code, stdout, err = run_cli([folder, "--box", box_path], capsys)
+    assert code == 0 and [(r["quality"], r["note"]) for r in rows_of(stdout)] == [
+        (OK, ""), (PARTIAL, NARROW_CUT), (FRAGMENT, "")
+    ]  # fmt: skip
+    assert "note: box N: 1 front(s) cut it where their lines span under 90% of its width" in err
+
+
+def test_the_same_scene_in_two_folders_is_two_rows_never_one_front(tmp_path):
+    # Two files with the same name and scene field, +100 m and +500 m: joined, they made one front of
+    # neither position (+366 m, partial). Fronts of different files are never merged.
+    root = tmp_path / "db"
+    name = "JAC_2020-02-15_TSX_6_1_005"
+    write_layer(tmp_path / "ref_2020-01-15.gpkg", [FRONT], props=[{"scene": "ref"}])
+    for sub, dx in (("a", 100.0), ("b", 500.0)):
+        (root / sub).mkdir(parents=True)
+        write_layer(root / sub / f"{name}.gpkg", [shifted(FRONT, dx)], props=[{"scene": name}])
+    fronts = read_fronts([tmp_path / "ref_2020-01-15.gpkg", root])
+    assert len(fronts) == 3 and all(len(f.sources) == 1 for f in fronts)
+    series = box_series(fronts, read_boxes(write_box(tmp_path / "box.gpkg")), upstream="W")
+    first, a, b = series.rows
+    assert [r.quality for r in series.rows] == [OK, OK, OK]
+    assert [r.change_m for r in (a, b)] == pytest.approx([100.0, 500.0], abs=1e-3)
+    assert (first.note, a.note, b.note) == (None, DUPLICATE_DATE, DUPLICATE_DATE)
+    assert a.source.endswith("a/" + name + ".gpkg") and b.source.endswith("b/" + name + ".gpkg")
+    assert any("1 date(s) with several fronts (e.g. 2020-02-15:" in n for n in series.notes)
+
+
+def test_rows_of_one_glacier_on_the_same_date_are_flagged_in_the_output(tmp_path, capsys):
+    folder = write_fronts(tmp_path / "f", [0.0, 50.0])
+    write_layer(folder / "other_2020-02-15.gpkg", [shifted(FRONT, 80.0)])  # a second front of 2020-02-15
+    box_path = write_box(tmp_path / "box.gpkg", props=[{"glacier_id": "G1", "upstream": "W"}])
+    out = tmp_path / "s.csv"
+    code, _, err = run_cli([folder, "--box", box_path, "-o", out], capsys)
+    assert code == 0, err
+    rows = rows_of(out.read_text())
+    assert list(rows[0]) == list(COLUMNS) and "note" in COLUMNS
+    assert [(r["date"], r["note"]) for r in rows] == [
+        ("2020-01-15", ""), ("2020-02-15", DUPLICATE_DATE), ("2020-02-15", DUPLICATE_DATE)
+    ]  # fmt: skip
+    assert "note: box G1: 1 date(s) with several fronts (e.g. 2020-02-15:" in err
+    code, stdout, _ = run_cli([folder, "--box", box_path, "--json", "-q"], capsys)
+    doc = json.loads(stdout)
+    assert [r["note"] for r in doc["rows"]] == [None, DUPLICATE_DATE, DUPLICATE_DATE]
+    assert any(DUPLICATE_DATE in n for n in doc["notes"])
+    # Centre-line rows are flagged alike.
+    line = write_layer(tmp_path / "line.gpkg", [LineString([(-5000, 0), (5000, 0)])])
+    notes = [r.note for r in centreline_series(read_fronts([folder]), read_centrelines(line)).rows]
+    assert notes == [None, DUPLICATE_DATE, DUPLICATE_DATE]

@@ -76,8 +76,12 @@ def series(
     front's mean position along the box. change_m is measured from each
     glacier's first date whose front crosses the box (quality ok);
     positive = advance. A front's date is its 'date' field, else the
-    YYYYMMDD or YYYY-MM-DD in its file name. Quality: ok; partial (gaps:
-    an estimate); fragment or miss (no position). See docs/series.md.
+    YYYYMMDD or YYYY-MM-DD in its file name. Quality: ok; partial (gaps,
+    or a cut across a narrow part: an estimate); fragment or miss (no
+    position). Fronts of different files are never joined: rows sharing a
+    date get note duplicate_date. A box with holes is refused. Fronts
+    must run past the box's sides (predict them with a larger --aoi than
+    the box): one clipped at its edge is partial. See docs/series.md.
 
     \b
     $ glacierfront series fronts/ --box box.gpkg --upstream E -o s.csv
@@ -93,6 +97,7 @@ def series(
     from glacierfront.series import (
         box_series,
         centreline_series,
+        check_box,
         parse_upstream,
         read_boxes,
         read_centrelines,
@@ -127,6 +132,9 @@ def series(
     files = find_front_files(fronts, exclude=[reference])
 
     refs = read_boxes(box, box_layer) if box is not None else read_centrelines(centreline, centreline_layer)
+    if box is not None:
+        for ref in refs:
+            check_box(ref)  # a box with holes is refused before the fronts are read
     found = read_fronts(files, layer=layer)
     say = None if quiet else (lambda text: print(text, file=sys.stderr))
     if say:

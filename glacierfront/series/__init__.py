@@ -9,7 +9,8 @@
 
 Positions are in ground metres from the box's upstream end (its upstream part's area on the ellipsoid
 divided by its mean width) or along a centre-line from its upstream end; ``change_m`` is measured from
-each glacier's first ``ok`` date, positive = advance. See docs/series.md.
+each glacier's first ``ok`` date, positive = advance. Fronts of different files are never joined; rows that
+share a date are flagged in their ``note``. See docs/series.md.
 """
 
 from glacierfront.attributes import decimal_year
@@ -18,10 +19,13 @@ from glacierfront.series.output import to_csv, to_json, write_series
 from glacierfront.series.plot import plot_series, render
 from glacierfront.series.positions import (
     COLUMNS,
+    DUPLICATE_DATE,
     FRAGMENT,
     MIN_COVERAGE,
     MISS,
+    NARROW_CUT,
     OK,
+    OK_COVERAGE,
     PARTIAL,
     QUALITIES,
     BoxFrame,
@@ -32,6 +36,7 @@ from glacierfront.series.positions import (
     box_frame,
     box_series,
     centreline_series,
+    check_box,
     line_frame,
     measure_in_box,
     measure_on_line,
@@ -50,10 +55,13 @@ from glacierfront.series.read import (
 
 __all__ = [
     "COLUMNS",
+    "DUPLICATE_DATE",
     "FRAGMENT",
     "MIN_COVERAGE",
     "MISS",
+    "NARROW_CUT",
     "OK",
+    "OK_COVERAGE",
     "PARTIAL",
     "QUALITIES",
     "BoxFrame",
@@ -66,6 +74,7 @@ __all__ = [
     "box_frame",
     "box_series",
     "centreline_series",
+    "check_box",
     "decimal_year",
     "equal_area_crs",
     "find_front_files",

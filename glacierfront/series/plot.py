@@ -36,8 +36,8 @@ def _season_colour(date: dt.date) -> str:
 
 def render(series: Series) -> Any:
     """A matplotlib Figure of change_m against time, one panel per glacier: ok fronts as filled dots
-    coloured by season and joined by a line, partial fronts as open diamonds, fronts without a position
-    (miss, fragment) as red crosses on the panel's bottom edge."""
+    coloured by season and joined by a line, partial fronts (estimates) as open diamonds, fronts without a
+    position (miss, fragment) as red crosses on the panel's bottom edge."""
     check_matplotlib()
     import matplotlib
 
@@ -106,7 +106,7 @@ def render(series: Series) -> Any:
             ls="",
             markerfacecolor="none",
             markeredgecolor="crimson",
-            label=f"{PARTIAL}: front leaves gaps (estimate)",
+            label=f"{PARTIAL}: gaps or narrow cut (estimate)",
         ),
         Line2D([], [], marker="x", ls="", color="red", label=f"{MISS} / {FRAGMENT}: no position"),
     ]

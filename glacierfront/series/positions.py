@@ -11,11 +11,19 @@ from the box's own ``upstream`` field or the caller's ``upstream``, pointing fro
 The box's axis is the long side of its minimum rotated rectangle (for a box less than 1.5 times as long as
 wide: the side nearest that direction), oriented towards it.
 
-Quality flags: ``ok`` (the front itself cuts the box from side to side), ``partial`` (it meets the box but
-leaves gaps: its pieces are joined in order across the box by straight segments and its ends carried
-straight across to the box's sides; an estimate, ``coverage`` says how much of the width the lines span),
-``fragment`` (it meets the box but spans less than ``MIN_COVERAGE`` of its width, or no upstream/downstream
-split can be made of it), ``miss`` (it does not meet the box). Only ``ok`` and ``partial`` have positions.
+A box must have no holes (``check_box``): area over width is a mean position only when nothing is cut out.
+
+Quality flags: ``ok`` (the front itself cuts the box from side to side, its lines spanning at least
+``OK_COVERAGE`` of the box's width), ``partial`` (an estimate: the front meets the box but leaves gaps, its
+pieces joined in order across the box by straight segments and its ends carried straight across to the
+box's sides; or it cuts the box only where the box is narrower than ``OK_COVERAGE`` of its full width, note
+``narrow_cut``; ``coverage`` says how much of the width the lines span), ``fragment`` (it meets the box but
+spans less than ``MIN_COVERAGE`` of its width, or no upstream/downstream split can be made of it), ``miss``
+(it does not meet the box). Only ``ok`` and ``partial`` have positions.
+
+Each row's ``note`` holds flags joined by ``+``, beside the quality: ``narrow_cut`` (above) and
+``duplicate_date`` (another front of the same glacier has the same date: two files of one scene, or two
+scenes of one day; each is its own row, never joined, and the series' notes name the files).
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ COLUMNS = (
     "width_m",
     "coverage",
     "quality",
+    "note",
     "sensor",
     "image_id",
     "source_quality",
@@ -70,6 +79,13 @@ ELONGATED = 1.5
 # A front that does not cut the box gets an estimate (partial) only when its lines span at least this
 # fraction of the box's width; less is a fragment, without a position.
 MIN_COVERAGE = 0.2
+# A front that cuts the box is ``ok`` only when its lines span at least this fraction of the box's width: one
+# that cuts it only across a narrow part (a neck or notch of the polygon) moves the upstream area by its shift
+# times that part's width, not the box's mean width, so its position is an estimate (``partial``).
+OK_COVERAGE = 0.9
+# Row notes (the ``note`` column, joined by "+").
+NARROW_CUT = "narrow_cut"
+DUPLICATE_DATE = "duplicate_date"
 
 
 @dataclass
@@ -86,6 +102,7 @@ class Row:
     change_m: float | None = None  # vs the glacier's reference date; + = advance
     width_m: float | None = None
     coverage: float | None = None  # fraction of the box's width the front's own lines span
+    note: str | None = None  # flags joined by "+": NARROW_CUT, DUPLICATE_DATE
     sensor: str | None = None
     image_id: str | None = None
     source_quality: str | None = None
@@ -94,6 +111,12 @@ class Row:
     @property
     def decimal_year(self) -> float:
         return decimal_year(self.date)
+
+    def add_note(self, flag: str) -> None:
+        """Add ``flag`` to the row's note (flags joined by "+", each once)."""
+        flags = self.note.split("+") if self.note else []
+        if flag not in flags:
+            self.note = "+".join([*flags, flag])
 
     def as_dict(self) -> dict[str, Any]:
         """The row as the CSV/JSON columns (``COLUMNS``), rounded: areas to 1 m^2, lengths to 1 cm."""
@@ -109,6 +132,7 @@ class Row:
             "width_m": _round(self.width_m, 2),
             "coverage": _round(self.coverage, 3),
             "quality": self.quality,
+            "note": self.note,
             "sensor": self.sensor,
             "image_id": self.image_id,
             "source_quality": self.source_quality,
@@ -232,6 +256,32 @@ class BoxFrame:
 
     def across_of(self, coords: np.ndarray) -> np.ndarray:
         return np.asarray(coords)[:, :2] @ self.across
+
+
+def _holes(geom: Any) -> int:
+    return sum(len(part.interiors) for part in getattr(geom, "geoms", [geom]) if hasattr(part, "interiors"))
+
+
+def check_box(box: Reference) -> None:
+    """Refuse a box with holes, with a one-line GlacierfrontError that says to fill them.
+
+    The box method's position is the upstream part's area over the box's mean width: a front that moves
+    ``d`` metres adds ``d x width`` to that area only if the box is whole across its width where the front
+    crosses. Where a hole is (a nunatak or island left out, an inner ring drawn by mistake), the area moves by
+    ``d`` times the width *less the hole*, so the change comes out too small (by about the hole's share of
+    the width there), and the mean width (area / length) is too small as well.
+    Filling the hole here, unasked, would decide what the glaciologist left out; measuring around it cannot
+    be right. So a box with holes is refused, with what to do: fill the hole (the box method then measures
+    the outline, as a rectilinear box does; a front that ends on an island inside crosses the box through
+    its gaps and is flagged ``partial``) or draw the box beside the island."""
+    count = _holes(box.geometry)
+    if count:
+        source = f" ({box.source})" if box.source else ""
+        raise GlacierfrontError(
+            f"box {box.glacier_id}{source}: has {count} hole(s); the box method needs a box without holes "
+            "(area / width is a mean position only across a whole box): fill them (QGIS: Vector > Geometry "
+            "Tools > Delete Holes; shapely: Polygon(box.exterior)) or draw the box beside the island"
+        )
 
 
 def box_frame(box: Reference, upstream: float | str | None = None) -> BoxFrame:
@@ -385,18 +435,30 @@ def _bridged(frame: BoxFrame, inside: list[LineString]) -> LineString:
 
 def measure_in_box(frame: BoxFrame, front: Any) -> tuple[float | None, str, float | None]:
     """(upstream area m^2 or None, quality flag, coverage) of a front (a line geometry in the frame)."""
+    area, quality, coverage, _ = _measure_box(frame, front)
+    return area, quality, coverage
+
+
+def _measure_box(frame: BoxFrame, front: Any) -> tuple[float | None, str, float | None, str | None]:
+    """``measure_in_box`` and the row's note: a front that cuts the box is ``ok`` only when its lines span
+    ``OK_COVERAGE`` of the box's width; below, it cuts a narrow part and is ``partial`` (note
+    ``narrow_cut``), or below ``MIN_COVERAGE`` a fragment, like a front with gaps."""
     front = _join([front])
     inside = _line_parts(frame.polygon.intersection(front)) if not front.is_empty else []
     if not inside:
-        return None, MISS, None
+        return None, MISS, None, None
     coverage = _coverage(frame, inside)
+    if coverage < MIN_COVERAGE:
+        return None, FRAGMENT, coverage, None
     area = _upstream_area(frame, front)
     if area is not None:
-        return area, OK, coverage
-    area = _upstream_area(frame, _bridged(frame, inside)) if coverage >= MIN_COVERAGE else None
+        if coverage < OK_COVERAGE:
+            return area, PARTIAL, coverage, NARROW_CUT
+        return area, OK, coverage, None
+    area = _upstream_area(frame, _bridged(frame, inside))
     if area is not None:
-        return area, PARTIAL, coverage
-    return None, FRAGMENT, coverage
+        return area, PARTIAL, coverage, None
+    return None, FRAGMENT, coverage, None
 
 
 def _in_frame(front: Front, crs: Any) -> Any | None:
@@ -512,15 +574,17 @@ def box_series(
 ) -> Series:
     """Terminus positions of ``fronts`` by the box method, per box (glacier). ``upstream``: the direction
     from the front into the glacier for boxes without their own ``upstream`` field. ``report`` gets one
-    summary line per glacier."""
+    summary line per glacier. A box with holes is refused (``check_box``)."""
     if not boxes:
         raise GlacierfrontError("no box given: draw a polygon along the glacier")
     if not fronts:
         raise GlacierfrontError("no fronts given")
+    for box in boxes:
+        check_box(box)
     frames = [box_frame(box, upstream) for box in boxes]
 
     def measure(front: Front, frame: BoxFrame, geom: Any) -> Row:
-        area, quality, coverage = measure_in_box(frame, geom)
+        area, quality, coverage, note = _measure_box(frame, geom)
         return _row(
             front,
             frame.glacier,
@@ -529,9 +593,49 @@ def box_series(
             area_km2=None if area is None else area / 1e6,
             width_m=frame.width_m,
             coverage=coverage,
+            note=note,
         )
 
-    return _series("box", "box", fronts, boxes, frames, lambda frame: frame.polygon, measure, report)
+    series = _series("box", "box", fronts, boxes, frames, lambda frame: frame.polygon, measure, report)
+    _note_narrow(series, report)
+    return series
+
+
+def _note_narrow(series: Series, report: Callable[[str], None] | None) -> None:
+    """One note per box whose fronts cut it only across a narrow part (rows flagged ``narrow_cut``)."""
+    for glacier in series.glaciers:
+        narrow = [
+            r for r in series.rows if r.glacier_id == glacier.glacier_id and NARROW_CUT in (r.note or "")
+        ]
+        if narrow:
+            note = (
+                f"box {glacier.glacier_id}: {len(narrow)} front(s) cut it where their lines span under "
+                f"{OK_COVERAGE:.0%} of its width (e.g. {narrow[0].date}, coverage {narrow[0].coverage:.2f}); "
+                f"flagged {PARTIAL}, note {NARROW_CUT}: draw the box with parallel sides where the fronts cross"
+            )
+            series.notes.append(note)
+            _say(report, f"note: {note}")
+
+
+def _flag_duplicates(
+    what: str, ref: Reference, fronts: list[Front], rows: list[Row], notes: list[str]
+) -> None:
+    """Flag ``duplicate_date`` on a glacier's rows that share a date (fronts of different files, or of
+    different scenes of one day, are never joined), with one note naming an example's files."""
+    by_date: dict[dt.date, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_date.setdefault(row.date, []).append(i)
+    shared = {date: group for date, group in by_date.items() if len(group) > 1}
+    for group in shared.values():
+        for i in group:
+            rows[i].add_note(DUPLICATE_DATE)
+    if shared:
+        date, group = min(shared.items())
+        files = ", ".join(fronts[i].source for i in group[:3]) + (" ..." if len(group) > 3 else "")
+        notes.append(
+            f"{what} {ref.glacier_id}: {len(shared)} date(s) with several fronts (e.g. {date}: {files}); "
+            f"each is its own row, note {DUPLICATE_DATE}: keep the one you trust"
+        )
 
 
 def _series(
@@ -571,6 +675,7 @@ def _series(
                 )
             ref_rows.append(measure(fronts[f], frame, geom))
         _missed(ref, [fronts[f] for f in taken[b]], ref_rows, what)
+        _flag_duplicates(what, ref, [fronts[f] for f in taken[b]], ref_rows, notes)
         _changes(frame.glacier, ref_rows)
         if ref_rows:
             _say(report, _summary(frame.glacier, ref_rows))

@@ -36,8 +36,8 @@ _DATE = re.compile(r"^\s*((?:19|20)\d\d)[-/]?([01]\d)[-/]?([0-3]\d)(?:$|[T\s_])"
 
 @dataclass
 class Front:
-    """One front: the lines of one glacier, date and image (or file), joined. ``pieces`` are (geometry,
-    CRS) pairs, each in the CRS of the file it came from."""
+    """One front: the lines of one file with one glacier, date and image id, joined (fronts of different
+    files are never joined). ``pieces`` are (geometry, CRS) pairs, in the CRS of the file they came from."""
 
     date: dt.date
     pieces: list[tuple[Any, Any]]
@@ -199,15 +199,17 @@ def read_fronts(
 ) -> list[Front]:
     """Fronts from vector files or folders (see ``find_front_files``), in any CRS, sorted by date.
 
-    The lines of one glacier, date and image id (or, without an image id, one file) are the pieces of one
-    front and are joined into one ``Front``.
+    The lines of one file with the same glacier, date and image id are the pieces of one front and are
+    joined into one ``Front``. Lines of different files never are, even with the same scene name or date:
+    two files of one scene (a copy in another folder, a second digitisation) are two fronts, each its own
+    row, and the series flags rows that share a date (``positions.DUPLICATE_DATE``).
     """
-    groups: dict[tuple[str, dt.date, str], Front] = {}
+    groups: dict[tuple[str, dt.date, str, str], Front] = {}
     for path in find_front_files(paths, exclude):
         lines, crs = read_front_lines(path, layer)
         for line in lines:
             glacier = (line["glacier_id"] or "").lower()
-            key = (glacier, line["date"], line["image_id"] or f"file:{os.path.realpath(path)}")
+            key = (glacier, line["date"], line["image_id"] or "", os.path.realpath(path))
             front = groups.get(key)
             if front is None:
                 front = groups[key] = Front(
