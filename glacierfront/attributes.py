@@ -11,6 +11,7 @@ Quality is ``ok`` or one or more of these flags joined by ``+`` (e.g. ``touches_
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,14 @@ def decimal_year(date: str | dt.date | None) -> float | None:
     start = dt.date(day.year, 1, 1)
     days = (dt.date(day.year + 1, 1, 1) - start).days
     return round(day.year + ((day - start).days + 0.5) / days, 5)
+
+
+def lines_and_quality(n_lines: int, length: str | None, flags: Sequence[str]) -> str:
+    """How a scene's result reads in one line, wherever it is shown (predict's summary, the quicklook):
+    '1 front line, 26.45 km; quality: ok' or '2 front lines, 9.11 km; quality: low_confidence+fragmented'.
+    The flags are written as the ``quality`` field holds them."""
+    text = f"{n_lines} front line{'' if n_lines == 1 else 's'}" + (f", {length}" if length else "")
+    return f"{text}; quality: {'+'.join(flags) if flags else 'ok'}"
 
 
 class LineAttributes:

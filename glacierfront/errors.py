@@ -8,6 +8,15 @@ class GlacierfrontError(Exception):
     """
 
 
+class StoppedBySignal(GlacierfrontError):
+    """A run stopped cleanly by SIGTERM or Ctrl-C (training saved its state first). The CLI exits with the
+    shell's code for the signal, 128 + its number: 143 for SIGTERM, 130 for Ctrl-C."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 def first_line(err: BaseException, limit: int | None = None) -> str:
     """The first line of an exception's message (at most ``limit`` characters), or its type's name when it has
     none: how a library's multi-line error is quoted inside a one-line GlacierfrontError."""

@@ -32,7 +32,7 @@ def _is_dir_target(path: Path) -> bool:
     return path.is_dir() or str(path).endswith(("/", os.sep)) or path.suffix == ""
 
 
-def _check_writable(folder: Path, what: str, create: bool = False) -> None:
+def check_writable(folder: Path, what: str, create: bool = False) -> None:
     """The folder exists (or, with ``create``, its nearest existing parent does) and a file can really be
     made there: a probe file is created and removed, since permission bits say nothing about /proc, a
     read-only mount or a full quota."""
@@ -131,7 +131,7 @@ def plan_outputs(
     fmt = fmt or ".gpkg"
     if layer is not None and DRIVERS[output.suffix.lower() if not folder else fmt] != GPKG:
         raise GlacierfrontError(f"--layer {layer}: only a GeoPackage (.gpkg) holds named layers")
-    _check_writable(output if folder else (output.parent if str(output.parent) else Path(".")), "-o", folder)
+    check_writable(output if folder else (output.parent if str(output.parent) else Path(".")), "-o", folder)
     seen: dict[str, Path] = {}
     for scene in scenes:
         key = _same_file_key(scene)
@@ -157,7 +157,7 @@ def plan_outputs(
                 f"{name} {path}: writes {' or '.join(wanted)} ({'GeoTIFF' if name == '--zones' else 'PNG'}), "
                 f"not {path.suffix}; name the file {path.with_suffix(wanted[0]).name}"
             )
-        _check_writable(
+        check_writable(
             path if as_folder else (path.parent if str(path.parent) else Path(".")), name, as_folder
         )
         if name == "--zones":
@@ -248,10 +248,17 @@ def output_crs(scenes: list[Path], plan: OutputPlan, dst_crs: str | None) -> Any
 
 def _header_crs(scene: Path) -> Any:
     """The scene's CRS from its header; False without one, None if the header cannot be read."""
+    import warnings
+
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
 
     try:
-        with rasterio.open(scene) as src:
-            return src.crs if src.crs else False
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", NotGeoreferencedWarning
+            )  # a scene without one is said once, later
+            with rasterio.open(scene) as src:
+                return src.crs if src.crs else False
     except Exception:  # a missing or damaged scene fails later, alone, with its own message
         return None

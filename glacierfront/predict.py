@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,15 +14,15 @@ import rasterio
 import shapely
 from rasterio.warp import transform as warp_transform
 
-from glacierfront.attributes import LineAttributes, decimal_year
+from glacierfront.attributes import LineAttributes, decimal_year, lines_and_quality
 from glacierfront.errors import GlacierfrontError
 from glacierfront.fronts import MIN_FRONT_LENGTH_M
 from glacierfront.fronts_banded import extract_front_banded
 from glacierfront.inference import Backend
-from glacierfront.io.acquisition import acquisition
+from glacierfront.io.acquisition import acquisition, sensor_kind
 from glacierfront.io.aoi import AoiMask
 from glacierfront.io.raster import Scene, open_scene
-from glacierfront.io.scratch import release, scratch_array
+from glacierfront.io.scratch import release, scratch_array, scratch_folder
 from glacierfront.model.info import read_scale
 from glacierfront.segment import default_batch, segment, tiling_for
 from glacierfront.tiling import tile_rows
@@ -72,6 +71,17 @@ class PredictOptions:
     # "auto": the best crossing of each AOI box when every box knows its upstream end (its field or
     # ``upstream``), else CaFFe's rule; "caffe" or "box" to choose (see fronts_box).
     front_rule: str = "auto"
+
+    def __post_init__(self) -> None:
+        """What can be checked without a scene is checked when the options are made: before any work."""
+        from glacierfront.io.raster import check_scaling
+
+        check_scaling(self.scaling)
+        if not (math.isfinite(self.min_length_m) and self.min_length_m >= 0):
+            raise GlacierfrontError(
+                f"--min-length {self.min_length_m:g}: give a length in metres, 0 or more (default "
+                f"{MIN_FRONT_LENGTH_M:g})"
+            )
 
 
 def glacier_boxes(options: PredictOptions) -> list | None:
@@ -155,16 +165,12 @@ class SceneResult:
         )
 
     def summary(self) -> str:
-        """'1 front line(s), 26.47 km, 256 x 256 px in 0.2 s', then the lines' quality flags when any is not
-        ok ('; check: low_confidence'): the line predict prints per scene, so a doubtful front reads so."""
+        """'1 front line, 26.47 km, 256 x 256 px in 0.2 s; quality: low_confidence': the line predict prints
+        per scene, so a doubtful front reads so (``attributes.lines_and_quality``)."""
         total = sum(line.length_m for line in self.lines)
         length = f"{total:.0f} px (pixel coordinates)" if self.crs is None else f"{total / 1000:.2f} km"
-        flags = self.quality_flags()
-        return (
-            f"{len(self.lines)} front line(s), {length}, "
-            f"{self.shape[1]} x {self.shape[0]} px in {self.seconds:.1f} s"
-            + (f"; check: {'+'.join(flags)}" if flags else "")
-        )
+        size = f"{self.shape[1]} x {self.shape[0]} px in {self.seconds:.1f} s"
+        return lines_and_quality(len(self.lines), f"{length}, {size}", self.quality_flags())
 
 
 # Field names of at most 10 characters, so a Shapefile (.dbf) keeps them whole.
@@ -208,6 +214,26 @@ class ScaleChoice:
 # Resampling a scene finer than this many times its own pixel count is refused: it is almost surely a wrong
 # --resolution (0.1 m on a 60 m scene asks for 360,000x the pixels), not a wish.
 MAX_UPSAMPLE = 16
+
+
+def trained_on(backend: Backend) -> str:
+    """ "optical" or "sar": what kind of images a model was trained on, from its metadata (``sensors``, else
+    ``training_data``); a model that says neither is taken as SAR, as every model before optical was."""
+    text = f"{backend.metadata.get('sensors') or ''} {backend.metadata.get('training_data') or ''}".lower()
+    return "optical" if "optical" in text or "landsat" in text else "sar"
+
+
+def sensor_mismatch(sensor: str | None, backend: Backend) -> str | None:
+    """A warning when the scene's sensor (from its name or tags) is of another kind than the model's
+    training images: a SAR model on a Landsat scene draws fronts of a glacier it cannot see."""
+    kind, trained = sensor_kind(sensor), trained_on(backend)
+    if kind is None or kind == trained:
+        return None
+    other = "optical" if kind == "optical" else "sar"
+    return (
+        f"{sensor} is an {'optical' if kind == 'optical' else 'SAR'} sensor but {backend.path.name} was trained "
+        f"on {'optical' if trained == 'optical' else 'SAR'} images; use --model {other}"
+    )
 
 
 def check_resolution(value: float | str | None) -> float | str | None:
@@ -453,7 +479,7 @@ def _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings: li
 def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start, on_tiles) -> SceneResult:
     started = time.perf_counter()
     scene, scale = open_for_model(path, backend, options)
-    with scene, tempfile.TemporaryDirectory(prefix="glacierfront-") as tmp:
+    with scene, scratch_folder() as tmp:
         height, width = scene.height, scene.width
         tile, overlap = tiling_for(backend, options.tile, options.overlap, height, width)
         # Whole-scene results live in memory maps: RAM stays flat however large the scene is.
@@ -512,6 +538,9 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             if not lines:
                 warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
         when = acquisition(path.stem, scene.dataset.tags())
+        mismatch = sensor_mismatch(when["sensor"], backend)
+        if mismatch:
+            warnings.append(mismatch)
         attributes = {
             "scene": path.stem,
             "glacier_id": options.glacier_id,

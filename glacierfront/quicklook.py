@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from glacierfront.attributes import LOW_CONFIDENCE
+from glacierfront.attributes import LOW_CONFIDENCE, lines_and_quality
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.raster import Scene
 from glacierfront.vectorise import FrontLine
@@ -235,22 +235,17 @@ def quality_flags(lines: Sequence[FrontLine], quality: Sequence[str] | None) -> 
 def summary_text(
     lines: Sequence[FrontLine], quality: Sequence[str] | None = None, metric: bool = True
 ) -> str:
-    """'1 front line, 5.0 km; quality ok' or '2 front lines, 12.4 km; check: fragmented, low_confidence'.
+    """'1 front line, 5.0 km; quality: ok' or '2 front lines, 12.4 km; quality: fragmented+low_confidence'
+    (``attributes.lines_and_quality``, as predict's summary line).
 
     ``metric``: whether the lines' lengths are ground metres (the scene has a CRS). Without ``quality``
-    only ``low_confidence`` can be told, and 'quality ok' is not claimed."""
+    only ``low_confidence`` can be told, and 'quality: ok' is not claimed."""
     if not lines:
         return "no calving front found"
-    n = len(lines)
-    text = f"{n} front line{'' if n == 1 else 's'}"
-    if metric:
-        text += f", {_length_label(sum(line.length_m for line in lines))}"
+    length = _length_label(sum(line.length_m for line in lines)) if metric else None
     flags = quality_flags(lines, quality)
-    if flags:
-        text += "; check: " + ", ".join(flags)
-    elif quality is not None:
-        text += "; quality ok"
-    return text
+    text = lines_and_quality(len(lines), length, flags)
+    return text if flags or quality is not None else text.rsplit("; quality:", 1)[0]
 
 
 def build_quicklook(

@@ -82,13 +82,13 @@ def test_a_front_the_model_hesitates_on_is_low_confidence(model, tmp_path):
 def test_aoi_polygons_name_the_glacier_of_each_front_and_flag_their_cut(model, tmp_path):
     path = fjord_scene(tmp_path / "two.tif", fronts=((30, 120, 200), (170, 280, 250)))
     aoi = tmp_path / "glaciers.gpkg"
-    schema = {"geometry": "Polygon", "properties": {"name": "str"}}
+    schema = {"geometry": "Polygon", "properties": {"glacier": "str"}}
     with fiona.open(aoi, "w", driver="GPKG", crs="EPSG:3413", schema=schema) as dst:
         for name, (row0, row1) in (("Upper Glacier", (10, 140)), ("Lower Glacier", (200, 290))):
             # The lower polygon starts inside the lower fjord's front (row 170): the AOI cuts that front.
             y0, y1 = Y0 - row0 * RES, Y0 - row1 * RES
             ring = [(X0, y0), (X0 + 400 * RES, y0), (X0 + 400 * RES, y1), (X0, y1), (X0, y0)]
-            dst.write({"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"name": name}})
+            dst.write({"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"glacier": name}})
     result = predict(path, model, aoi=aoi)
     tagged = sorted((props["glacier_id"], props["quality"]) for _, props in result.records())
     assert tagged == [

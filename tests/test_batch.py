@@ -6,6 +6,7 @@ One two-worker cluster serves the module (processes are slow to start); one test
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import http.server
@@ -372,3 +373,136 @@ def test_no_scenes_at_all_is_refused(model, tmp_path, capsys):
     listing.write_text("# nothing yet\n")
     assert main(["predict", "--from-list", str(listing), "-m", str(model), "-o", f"{tmp_path}/out/"]) == 1
     assert "no scenes" in capsys.readouterr().err
+
+
+@pytest.fixture
+def silent_server():
+    """A server on 127.0.0.1 that accepts connections and never answers."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held = []
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(sock.accept())
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_a_server_that_never_answers_fails_its_scene_instead_of_hanging(
+    model, tmp_path, silent_server, monkeypatch, capsys
+):
+    """GDAL waits for ever on a silent server unless told otherwise: the stall limit of REMOTE_DEFAULTS
+    (shortened here) ends the read, the scene fails alone and the next one runs."""
+    from glacierfront.batch import sources
+
+    assert int(sources.REMOTE_DEFAULTS["GDAL_HTTP_LOW_SPEED_TIME"]) <= 300  # a stall limit by default
+    monkeypatch.setitem(sources.REMOTE_DEFAULTS, "GDAL_HTTP_LOW_SPEED_TIME", "2")
+    monkeypatch.setitem(sources.REMOTE_DEFAULTS, "GDAL_HTTP_MAX_RETRY", "0")
+    for name in ("GDAL_HTTP_LOW_SPEED_TIME", "GDAL_HTTP_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "in").mkdir()
+    local = _scenes(tmp_path / "in", 1)[0]
+    finished = []
+
+    def run():
+        args = ["predict", f"{silent_server}/hang.tif", str(local), "-m", str(model), "-o", f"{tmp_path}/out/",
+                "-q", "--retries", "0"]  # fmt: skip
+        finished.append(main(args))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(120)  # generous: the stall limit is 2 s; without it this thread never ends
+    assert finished == [1], "predict hung on a server that never answers"
+    err = capsys.readouterr().err
+    assert "hang.tif" in err and "too slow" in err
+    assert (tmp_path / "out" / f"{local.stem}.gpkg").exists()
+
+
+class BrokenHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request as its path says: /404..., /500..., /garbage... (200 with bytes that are no
+    GeoTIFF), /norange... (200 with the whole body, ignoring Range)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self.do_GET(body=False)
+
+    def do_GET(self, body=True):
+        kind = self.path.strip("/").split("_")[0]
+        if kind in ("404", "500"):
+            self.send_error(int(kind))
+            return
+        data = b"this is not a GeoTIFF " * 2000
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+
+def test_broken_urls_fail_alone_in_process_and_the_batch_goes_on(model, tmp_path, capsys):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BrokenHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    (tmp_path / "in").mkdir()
+    local = _scenes(tmp_path / "in", 1)[0]
+    listing = tmp_path / "scenes.txt"
+    urls = [f"{base}/{kind}_scene.tif" for kind in ("404", "500", "garbage", "norange")]
+    listing.write_text("\n".join([*urls, str(local)]) + "\n")
+    out = tmp_path / "out"
+    try:
+        rc = main(["predict", "--from-list", str(listing), "-m", str(model), "-o", f"{out}/", "-q",
+                   "--retries", "0", "--manifest", str(tmp_path / "m.csv")])  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert rc == 1 and "internal error" not in err
+    rows = _rows(tmp_path / "m.csv")
+    assert [r["status"] for r in rows] == ["failed"] * 4 + ["ok"]
+    assert (out / f"{local.stem}.gpkg").exists()
+
+
+@pytest.mark.parametrize(
+    "cut",
+    ["/b.tif,ok,1", '"s3://bucket/b,1.tif",ok,3,1.2', '"s3://bucket/b,1', "/b.tif,ok,1,0.50,local,"],
+    ids=["mid-row", "after-a-quoted-field", "inside-a-quoted-field", "before-its-newline"],
+)
+def test_a_manifest_cut_mid_row_gets_its_broken_row_dropped_before_the_next_run_appends(tmp_path, cut):
+    from glacierfront.batch import SceneOutcome
+
+    path = tmp_path / "m.csv"
+    with ManifestWriter(path) as log:
+        log.write(SceneOutcome("/a.tif", "a", 0, "ok", 2, 1.5, "local"))
+    whole = path.read_bytes()
+    with open(path, "a", newline="") as fh:
+        fh.write(cut)  # the writer was killed here
+    with ManifestWriter(path) as log:
+        log.write(SceneOutcome("/c.tif", "c", 1, "no_front", 0, 1.0, "local"))
+    assert read_states(path) == {"/a.tif": "ok", "/c.tif": "no_front"}
+    assert path.read_bytes() == whole + b"/c.tif,no_front,0,1.00,local,\n"
+    with open(path, newline="") as fh:
+        assert all(len(row) == len(FIELDS) for row in csv.reader(fh))
+
+
+def test_a_manifest_whose_header_was_cut_gets_a_whole_header_and_a_foreign_file_is_left_alone(tmp_path):
+    from glacierfront.batch import SceneOutcome
+
+    path = tmp_path / "m.csv"
+    path.write_text("scene,stat")  # killed while writing the header
+    with ManifestWriter(path) as log:
+        log.write(SceneOutcome("/a.tif", "a", 0, "ok", 2, 1.5, "local"))
+    assert path.read_text() == ",".join(FIELDS) + "\n/a.tif,ok,2,1.50,local,\n"
+    foreign = tmp_path / "notes.csv"
+    foreign.write_text("id,value\n1,2")  # no final newline, not a manifest: refused, never cut
+    with pytest.raises(GlacierfrontError, match="not a glacierfront manifest"):
+        ManifestWriter(foreign)
+    assert foreign.read_text() == "id,value\n1,2"

@@ -131,9 +131,8 @@ def test_export_stamps_scale_and_info_shows_it(atto_checkpoint, tmp_path, capsys
         facts = json.loads(capsys.readouterr().out)
         assert facts["resolution_m"] == 60.0 and facts["resolution_range_m"] == [30.0, 120.0]
         assert main(["info", str(path)]) == 0
-        rows = {
-            line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if "│" in line
-        }
+        # Piped (as here), the table is one tab-separated key and value a line.
+        rows = dict(line.split("\t", 1) for line in capsys.readouterr().out.splitlines() if "\t" in line)
         assert "60.0" in rows["resolution_m"] and "30..120" in rows["resolution_range_m"]
     # An exported ONNX model is re-stamped without touching the graph.
     assert main(["export", str(onnx_path), "-o", str(onnx_path), "--resolution-m", "45"]) == 0
@@ -169,3 +168,58 @@ def test_train_takes_o_for_its_run_folder_like_the_other_commands(tmp_path, caps
     assert main(["train", "--data", str(tmp_path / "absent"), "-o", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert "No such option" not in err and "absent" in err
+
+
+def test_help_keeps_square_brackets_such_as_the_dask_extra(capsys):
+    assert main(["predict", "--help"]) == 0
+    assert "glacierfront[dask]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1"])
+@pytest.mark.parametrize(
+    ("flag", "wanted"),
+    [
+        ("--spacing", "give a positive number of metres, e.g. 2"),
+        ("--min-length-px", "give 0 or a positive number of px, e.g. 2"),
+    ],
+)
+def test_evaluate_numbers_that_are_not_finite_or_negative_are_one_line_errors(
+    tmp_path, capsys, flag, value, wanted
+):
+    mode = ["--data", str(tmp_path), "--floor"] if flag == "--min-length-px" else [str(tmp_path / "p.gpkg")]
+    assert main(["evaluate", *mode, f"{flag}={value}"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"glacierfront: error: {flag} {float(value):g}: {wanted}\n"
+
+
+def test_info_names_training_run_folders_without_the_training_machines_paths(
+    atto_checkpoint, tmp_path, capsys
+):
+    from glacierfront.model import save_checkpoint
+
+    stamped = {
+        "train_config": {"data": ["/work/data/caffe256", "../shared/optical/"], "out": "/work/runs/ship-ema",
+                         "init_from": "/home/me/runs/base/best.pt", "encoder_weights": None, "seed": 3},
+        "finetuned_on": {"data": "/home/me/my_caffe", "k": 5},
+    }  # fmt: skip
+    model = tmp_path / "m.pt"
+    save_checkpoint(model, atto_checkpoint[1], metadata=stamped)
+    assert main(["info", str(model), "--json"]) == 0
+    out = capsys.readouterr().out
+    facts = json.loads(out)
+    assert facts["metadata"]["train_config"] == {"data": ["caffe256", "optical"], "out": "ship-ema",
+                                                 "init_from": "best.pt", "encoder_weights": None, "seed": 3}  # fmt: skip
+    assert facts["finetuned_on"] == {"data": "my_caffe", "k": 5}
+    assert main(["info", str(model)]) == 0
+    table = capsys.readouterr().out
+    assert "ship-ema" in table and "my_caffe" in table
+    for text in (out, table):
+        assert "/work/" not in text and "/home/me" not in text and "../shared" not in text
+
+
+def test_root_help_gives_each_commands_first_line_whole(capsys):
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for cmd in app.registered_commands:
+        first = cmd.callback.__doc__.strip().splitlines()[0]
+        assert " ".join(first.split()) in out

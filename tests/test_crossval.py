@@ -99,3 +99,38 @@ def test_partial_fold_is_resumed_to_the_full_budget(data, tmp_path):
     assert cv.fold_state(longer) == "partial"
     cv.train_fold(longer)
     assert cv.completed_epochs(out / "Alpha") == 2
+
+
+def test_an_out_folder_in_the_data_or_unwritable_is_refused_before_any_work(
+    data, tmp_path, monkeypatch, capsys
+):
+    def no_work(*args, **kwargs):
+        raise AssertionError("crossval should have been refused before training")
+
+    monkeypatch.setattr(cv, "train_fold", no_work)
+    # A fold folder OUT/<glacier> that is the data folder itself (the data was put beside earlier folds).
+    inside_out = caffe_folder(tmp_path / "logo" / "Alpha", n_per_glacier=2, size=64)
+    cases = [
+        (data, data, "--out {out}: is the data folder"),
+        (data, data / "logo", "--out {out}: lies inside the data folder"),
+        (inside_out, tmp_path / "logo", "--out {out}/Alpha: is the data folder"),
+        (data, "/proc/glacierfront-test/logo", "--out {out}: cannot write there"),
+    ]
+    for folder, out, message in cases:
+        assert run(folder, out) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("glacierfront: error: ") and message.format(out=out) in err and "\n" not in err
+    assert not (data / "logo").exists() and not (data / "Alpha").exists()
+
+
+def test_import_fronts_into_a_folder_that_takes_no_files_is_a_one_line_error(capsys):
+    from pathlib import Path
+
+    sample = Path(__file__).parent / "data" / "frontlines_sample"
+    out = "/proc/glacierfront-test/optical"  # /proc never takes a file, root or not
+    assert main(["import-fronts", str(sample), out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"glacierfront: error: OUT {out}: its folder /proc/glacierfront-test: cannot write there"
+    )
+    assert "\n" not in err

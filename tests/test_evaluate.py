@@ -849,3 +849,19 @@ def test_a_short_prediction_is_scored_in_both_directions(tmp_path):
     assert result["mde"] == pytest.approx(expected, rel=2e-3)
     # Neither one-way figure: 0 (prediction -> reference) or the reference -> prediction mean.
     assert result["mde"] < 0.9 * to_pred.mean() * GROUND
+
+
+def test_a_zero_length_reference_line_is_refused_not_scored(tmp_path, capsys):
+    pred = layer(tmp_path / "pred.gpkg", [(hline(0.0), {"scene": "s1"})])
+    point = LineString([(X0 + 7000, Y0), (X0 + 7000, Y0)])
+    ref = layer(tmp_path / "ref.gpkg", [(point, {"scene": "s1"})])
+    code, out, err = run_cli(capsys, "evaluate", pred, "--ref", ref)
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "s1", "zero length")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-2", "0"])
+def test_a_spacing_that_is_not_a_positive_number_is_one_line(tmp_path, capsys, value):
+    path = layer(tmp_path / "a.gpkg", [(hline(0.0), {"scene": "s1"})])
+    code, _, err = run_cli(capsys, "evaluate", path, "--ref", path, "--spacing", value)
+    assert code in (1, 2) and "internal error" not in err and "Traceback" not in err

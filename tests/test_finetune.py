@@ -183,10 +183,10 @@ def test_line_outside_the_aoi_and_scene_without_line_are_named(scenes, base, tmp
     # The AOI covers the scenes (its 'upstream' field says the glacier is west); the last line lies 50 km away.
     x0, y0 = ORIGIN
     aoi = tmp_path / "aoi.gpkg"
-    schema = {"geometry": "Polygon", "properties": {"upstream": "str", "name": "str"}}
+    schema = {"geometry": "Polygon", "properties": {"upstream": "str", "glacier_id": "str"}}
     with fiona.open(aoi, "w", driver="GPKG", schema=schema, crs=CRS.from_epsg(3413)) as sink:
         poly = box(x0, y0 - SIZE[0] * RES, x0 + SIZE[1] * RES, y0)
-        sink.write({"geometry": mapping(poly), "properties": {"upstream": "W", "name": "Test glacier"}})
+        sink.write({"geometry": mapping(poly), "properties": {"upstream": "W", "glacier_id": "Test glacier"}})
     warnings = []
     prepared = fd.scenes_to_caffe(
         [*paths, extra], far, tmp_path / "d", base, fd.SceneOptions(aoi=aoi), warnings.append
@@ -443,3 +443,47 @@ def test_a_missing_base_model_is_one_line(scenes, tmp_path, capsys):
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "nonexist.pt: no such file" in err and "internal error" not in err
+
+
+def test_a_glacier_side_point_far_from_every_front_is_refused(scenes, base, tmp_path):
+    paths, fronts = scenes
+    # The fronts are in EPSG:4326: 500,500 is no longitude/latitude; 40,10 is one, thousands of km away.
+    for text, message in (("500,500", "not a longitude, latitude"), ("40,10", "km from the front of")):
+        side = fd.parse_glacier_side(text)
+        with pytest.raises(GlacierfrontError, match=message):
+            fd.scenes_to_caffe(paths[:1], fronts, tmp_path / "d", base, fd.SceneOptions(side, depth_m=None))
+
+
+def test_fronts_in_metres_labelled_degrees_are_one_line(scenes, base, tmp_path, capsys):
+    paths, _ = scenes
+    wrong = write_fronts(
+        tmp_path / "wrong.gpkg", [(front_line(FRONT_COLS[0], "EPSG:3413"), DATES[0])], "EPSG:4326"
+    )
+    args = ["finetune", "--scenes", str(paths[0]), "--fronts", str(wrong), "--glacier-side", "W",
+            "--model", str(base), "--steps", "1", "--patch", "64", "-o", str(tmp_path / "m.onnx")]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "says degrees" in err and err.count("\n") == 1
+
+
+def test_sigterm_stops_finetune_with_143_and_a_model(scenes, base, tmp_path, monkeypatch, capsys):
+    """SIGTERM (kill, docker stop, SLURM) mid-training: the best state is written and the exit code is
+    the shell's 143, as README says (it was 1)."""
+    paths, fronts = scenes
+    real = ft.finetune
+
+    def killed_at_step_3(prepared, base_model, out, options, note, on_step):
+        def step(k, total, loss):
+            on_step(k, total, loss)
+            if k == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        return real(prepared, base_model, out, options, note, step)
+
+    monkeypatch.setattr(ft, "finetune", killed_at_step_3)
+    out = tmp_path / "m.onnx"
+    args = ["finetune", "--scenes", *map(str, paths), "--fronts", str(fronts), "--glacier-side", "W",
+            "--model", str(base), "--steps", "60", "--patch", "64", "-o", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 143
+    err = capsys.readouterr().err
+    assert "interrupted at step" in err and out.is_file()

@@ -155,6 +155,6 @@ def test_summary_line_names_the_quality_flags(model, tmp_path):
     scene = melange_scene(tmp_path)
     aoi = write_box(tmp_path / "box.gpkg", (0, W), (0, H), upstream="W")
     result = predict_scene(scene, load_backend(model), PredictOptions(aoi=aoi))
-    assert result.summary().startswith("1 front line(s), ") and "check:" not in result.summary()
+    assert result.summary().startswith("1 front line, ") and result.summary().endswith("; quality: ok")
     result.line_attributes[0]["quality"] = "low_confidence+touches_nodata"
-    assert result.summary().endswith("; check: low_confidence+touches_nodata")
+    assert result.summary().endswith("; quality: low_confidence+touches_nodata")

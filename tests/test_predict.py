@@ -797,3 +797,37 @@ def test_a_bad_aoi_is_one_line_before_the_model_loads(
     )
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--min-length", "nan"], "--min-length nan: give a length in metres"),
+        (["--min-length", "-5"], "--min-length -5: give a length in metres"),
+        (["--scaling", "bogus"], "--scaling 'bogus': unknown"),
+        (["--scaling", "minmax:0,inf"], "finite numbers"),
+        (["--scaling", "percentile:2,200"], "0..100"),
+        (["--scaling", "gain:42"], "gain takes one of"),
+    ],
+)
+def test_option_values_are_checked_before_the_model_loads(
+    model, scene, tmp_path, capsys, monkeypatch, extra, message
+):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr("glacierfront.cli.predict.cached_backend", refuse)
+    assert main(["predict", str(scene), "-m", str(model), "-o", str(tmp_path / "f.gpkg"), *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_a_missing_scene_is_refused_before_the_model_loads(model, scene, tmp_path, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the scenes were checked")
+
+    monkeypatch.setattr("glacierfront.cli.predict.cached_backend", refuse)
+    gone = tmp_path / "typo.tif"
+    assert main(["predict", str(scene), str(gone), "-m", str(model), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{gone}: file not found" in err and err.count("\n") == 1 and not (tmp_path / "out").exists()

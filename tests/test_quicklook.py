@@ -111,12 +111,12 @@ def test_caption_shows_the_lines_quality(tmp_path) -> None:
         doubtful = front_line(scene, 220, 50, confidence=0.5)
         sure = front_line(scene, 220, 50, confidence=0.95)
         # Without predict's quality, the line's own confidence still tells low_confidence.
-        assert summary_text([doubtful]).endswith("; check: low_confidence")
+        assert summary_text([doubtful]).endswith("; quality: low_confidence")
         assert "quality" not in summary_text([sure]) and "check" not in summary_text([sure])
         # With predict's per-line quality: the flags of all lines, each once, sorted.
         both = summary_text([doubtful, sure], ["low_confidence+fragmented", "fragmented"])
-        assert both == "2 front lines, 10.0 km; check: fragmented, low_confidence"
-        assert summary_text([sure], ["ok"]).endswith("; quality ok")
+        assert both == "2 front lines, 10.0 km; quality: fragmented+low_confidence"
+        assert summary_text([sure], ["ok"]).endswith("; quality: ok")
         _, layout = build_quicklook(
             scene,
             zones_of(300, 400, 220, 50),

@@ -401,3 +401,25 @@ def test_resume_refuses_a_different_ema_setting(data, tmp_path):
         Trainer(tiny_config(data, tmp_path / "run", epochs=2), resume=True)
     with pytest.raises(GlacierfrontError, match="between 0 and 1"):
         tiny_config(data, tmp_path / "x", ema=1.5)
+
+
+def test_train_refuses_a_run_folder_in_the_data_or_unwritable_before_any_work(
+    data, tmp_path, monkeypatch, capsys
+):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the run should have been refused before training")
+
+    monkeypatch.setattr(loop_module, "Trainer", no_work)
+    link = tmp_path / "link"
+    link.symlink_to(data, target_is_directory=True)
+    refused = {
+        str(data): "is the data folder",
+        str(data / "runs" / "a"): "lies inside the data folder",
+        str(link / "run"): "lies inside the data folder",  # the data under another name
+        "/proc/glacierfront-test/run": "cannot write there",  # /proc never takes a file, root or not
+    }
+    for out, message in refused.items():
+        assert main(["train", "--data", str(data), "--out", out, "-q"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"glacierfront: error: --out {out}: ") and message in err and "\n" not in err
+    assert not (data / "runs").exists() and not (data / "config.json").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -75,7 +76,11 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
     env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     spawn_env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     spawn_env.pop("MALLOC_TRIM_THRESHOLD_", None)  # an exported one still reaches the workers
-    with warnings.catch_warnings(), dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+    with (
+        warnings.catch_warnings(),
+        dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}),
+        _workers_ignore_ctrl_c(),
+    ):
         warnings.simplefilter("ignore")  # "port 8787 is in use, using another": the address is printed
         try:
             cluster = LocalCluster(
@@ -98,6 +103,30 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
             client.close()
     finally:
         cluster.close()
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ctrl-C at a terminal reaches every process of the group: the worker processes spawned in this block
+    ignore it (an ignored SIGINT stays ignored in a spawned Python), so only this process handles it and
+    closes the cluster, instead of each worker printing its own traceback. Not in the main thread (an
+    embedding program), signals are left alone."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def quiet_shutdown() -> None:
+    """After Ctrl-C: the cluster's closing complaints (closed comms, cancelled tasks) are not the user's
+    news; glacierfront says what happened in one line."""
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def _dashboard(client: Client) -> str | None:

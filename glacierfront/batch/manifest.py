@@ -3,7 +3,9 @@
 Columns: scene (the path or GDAL URL as run), status (ok, no_front, failed, skipped), lines (front lines
 found), seconds (on the worker), worker (who ran it), error (one line, failed scenes only). A file is never
 rewritten, only appended to, so the rows of an interrupted run stay; a scene's state is its last row other
-than ``skipped`` (a skipped row only says that a later run found it done).
+than ``skipped`` (a skipped row only says that a later run found it done). The one exception: a row cut off
+by a writer that was killed mid-row is dropped when the next run opens the file, so that run's first row
+starts on a line of its own and every row is whole again for any CSV reader.
 """
 
 from __future__ import annotations
@@ -73,13 +75,50 @@ def done_sources(sources: list[SceneSource], plan: OutputPlan, manifest: Path) -
     }
 
 
+def _whole_rows_end(data: bytes) -> int:
+    """The offset just past the last whole row of CSV text: its last newline outside a quoted field.
+
+    Our writer quotes minimally and doubles quotes inside a field, so a newline is outside quotes exactly
+    when the quotes before it are even in number."""
+    if data.endswith(b"\n") and data.count(b'"') % 2 == 0:
+        return len(data)
+    end = start = quotes = 0
+    while (newline := data.find(b"\n", start)) >= 0:
+        quotes += data.count(b'"', start, newline)
+        if quotes % 2 == 0:
+            end = newline + 1
+        start = newline + 1
+    return end
+
+
+def _drop_cut_row(path: Path) -> None:
+    """Cut a manifest back to its last whole row (its writer was killed mid-row), after checking that it is a
+    manifest; a header cut short is dropped too. A file that is not a manifest is refused, never touched."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    end = _whole_rows_end(data)
+    if end == len(data):
+        return
+    if end > 0 or not (",".join(FIELDS) + "\n").encode().startswith(data):
+        first = data.split(b"\n", 1)[0].decode(errors="replace")
+        _check_header(path, next(csv.reader([first]), []))
+    try:
+        os.truncate(path, end)
+    except OSError as err:
+        raise GlacierfrontError(f"--manifest {path}: cannot write it ({err.strerror})") from None
+
+
 class ManifestWriter:
-    """Appends rows, one per finished scene, each flushed to disk at once; the caller is the only writer."""
+    """Appends rows, one per finished scene, each flushed to disk at once; the caller is the only writer.
+
+    A row left cut short by a killed writer is dropped first (see ``_drop_cut_row``)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         if self.path.is_dir():
             raise GlacierfrontError(f"--manifest {path}: a folder; give a .csv file")
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            _drop_cut_row(self.path)
         if self.path.is_file() and self.path.stat().st_size > 0:
             with open(self.path, newline="") as fh:
                 _check_header(self.path, next(csv.reader(fh), []))

@@ -25,9 +25,15 @@ SCHEMES = {"http": "/vsicurl/", "https": "/vsicurl/", "ftp": "/vsicurl/", "s3": 
 SCHEMES.update({"az": "/vsiaz/", "abfs": "/vsiaz/"})
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
 # GDAL settings for remote scenes, unless the environment sets them: no listing of the URL's "folder" for
-# sidecar files (a request per scene that at best finds nothing), and HTTP 429/502/503/504 answers retried.
+# sidecar files (a request per scene that at best finds nothing), HTTP 429/502/503/504 answers retried, and
+# no request that hangs: 30 s to connect, and a transfer that moves less than 1 byte/s for 60 s is aborted
+# (GDAL's default is to wait for ever on a server that accepts and never answers). A slow but moving
+# transfer is never cut.
 REMOTE_DEFAULTS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3"}
 REMOTE_DEFAULTS["GDAL_HTTP_RETRY_DELAY"] = "1"
+REMOTE_DEFAULTS["GDAL_HTTP_CONNECTTIMEOUT"] = "30"
+REMOTE_DEFAULTS["GDAL_HTTP_LOW_SPEED_TIME"] = "60"
+REMOTE_DEFAULTS["GDAL_HTTP_LOW_SPEED_LIMIT"] = "1"
 
 
 def remote_env() -> dict[str, str]:

@@ -94,10 +94,12 @@ def run_scene(
     outcome = SceneOutcome(source.uri, source.stem, index, "failed", worker=worker)
     plan = options.plan
     local = None
+    zones = plan.zones_for(source.stem) if plan is not None else None
+    quicklook = plan.quicklook_for(source.stem) if plan is not None else None
+    # Rasters this attempt creates: a scene that fails leaves none of its outputs behind.
+    fresh = [p for p in (zones, quicklook) if p is not None and not p.exists()]
     try:
         with readable(source) as local:
-            zones = plan.zones_for(source.stem) if plan is not None else None
-            quicklook = plan.quicklook_for(source.stem) if plan is not None else None
             progress = progress or SceneProgress()
             result = predict_scene(
                 local, backend, options.predict, zones, quicklook, progress.on_start, progress.on_tiles
@@ -121,6 +123,7 @@ def run_scene(
         outcome.error = scene_message(source, f"{type(err).__name__}: {err}", local)
         outcome.retryable = True
     else:
+        fresh = []
         outcome.status = "ok" if result.lines else "no_front"
         outcome.lines = len(result.lines)
         scale = result.scale
@@ -132,6 +135,8 @@ def run_scene(
         if result.scaling_note:
             outcome.notes.append(f"input {result.scaling_note}")
         outcome.summary = result.summary()
+    for path in fresh:
+        path.unlink(missing_ok=True)
     outcome.seconds = time.perf_counter() - started
     return outcome
 

@@ -18,7 +18,7 @@ from glacierfront.cli import models as models_cmd
 from glacierfront.cli import predict as predict_cmd
 from glacierfront.cli import series as series_cmd
 from glacierfront.cli import train as train_cmd
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, StoppedBySignal
 
 app = typer.Typer(
     name="glacierfront",
@@ -26,6 +26,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help and usage errors as plain click text: rich markup would read 'glacierfront[dask]' as a tag and drop
+    # it, and rich's boxes wrap at 80 columns in a pipe or a log.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -45,16 +48,22 @@ def _root(
     """Extract glacier calving fronts from satellite scenes with CISNet."""
 
 
-app.command("predict")(predict_cmd.predict)
-app.command("train")(train_cmd.train)
-app.command("export")(export_cmd.export)
-app.command("info")(info_cmd.info)
-app.command("models")(models_cmd.models)
-app.command("evaluate")(evaluate_cmd.evaluate)
-app.command("crossval")(crossval_cmd.crossval)
-app.command("finetune")(finetune_cmd.finetune)
-app.command("import-fronts")(data_cmd.import_fronts)
-app.command("series")(series_cmd.series)
+def _command(name: str, function) -> None:
+    # The docstring's first line whole in `glacierfront --help` (click alone cuts it to fit one line).
+    first = (function.__doc__ or "").strip().splitlines()[0]
+    app.command(name, short_help=first)(function)
+
+
+_command("predict", predict_cmd.predict)
+_command("train", train_cmd.train)
+_command("export", export_cmd.export)
+_command("info", info_cmd.info)
+_command("models", models_cmd.models)
+_command("evaluate", evaluate_cmd.evaluate)
+_command("crossval", crossval_cmd.crossval)
+_command("finetune", finetune_cmd.finetune)
+_command("import-fronts", data_cmd.import_fronts)
+_command("series", series_cmd.series)
 
 
 _STATE = {"terminated": False}
@@ -94,7 +103,13 @@ def _main(argv: list[str] | None) -> int:
         app(args=argv, prog_name="glacierfront", standalone_mode=True)
     except SystemExit as done:
         code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+        if code == 130 and not _STATE["terminated"]:  # Typer turns Ctrl-C into exit 130, silently
+            print("glacierfront: interrupted; partial outputs removed", file=sys.stderr)
+        return code
+    except StoppedBySignal as err:  # training stopped cleanly and said where its state is
+        print(f"glacierfront: {err}", file=sys.stderr)
+        return 128 + err.signum
     except GlacierfrontError as err:
         print(f"glacierfront: error: {err}", file=sys.stderr)
         return 1

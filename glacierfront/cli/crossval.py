@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
+from glacierfront.outputs import check_writable
 from glacierfront.train.config import TrainConfig
 
 
@@ -61,7 +61,7 @@ def crossval(
     from glacierfront.inference import load_backend
     from glacierfront.train import crossval as cv
 
-    console = Console(stderr=True, quiet=quiet)
+    console = opt.console(quiet)
     for folder in data:
         if not folder.is_dir():
             raise GlacierfrontError(f"--data {folder}: folder not found")
@@ -80,6 +80,11 @@ def crossval(
         scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, view_aug=view_aug, batch_size=batch_size, lr_max=lr_max,
         workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device, ema=opt.parse_ema(ema),
     )  # fmt: skip
+    # Before any work: no fold folder may be (in) the data, and OUT must take files.
+    base.check_out()
+    for glacier in held:
+        cv.fold_config(base, out, glacier).check_out()
+    check_writable(out, "--out", create=True)
     scores = []
     for glacier in held:
         config = cv.fold_config(base, out, glacier)

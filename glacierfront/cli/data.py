@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from glacierfront.io.frontlines import GLACIER_SIDES, import_frontlines
+from glacierfront.outputs import check_writable
 
 
 def import_fronts(
@@ -34,6 +35,8 @@ def import_fronts(
     $ glacierfront import-fronts frontlearning/ optical/
     $ glacierfront crossval --data optical/ --out runs/logo-optical --epochs 30
     """
+    # Before any work: the new folder is written beside itself and renamed, so its parent must take files.
+    check_writable(out.parent, f"OUT {out}: its folder", create=True)
     chips = import_frontlines(source, out, glacier, glacier_side)
     counts = Counter(chip.glacier for chip in chips)
     listed = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))

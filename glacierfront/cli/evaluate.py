@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -46,6 +47,7 @@ def evaluate(
     spacing: float | None = typer.Option(
         None,
         "--spacing",
+        callback=opt.number_check("--spacing", unit="metres", example="2"),
         help="Sample lines every this many metres. Default: resolution_m / 4 when the layers carry that "
         "field, else a quarter of the median vertex spacing, at most 5 m.",
     ),
@@ -86,6 +88,7 @@ def evaluate(
     min_length_px: float | None = typer.Option(
         None,
         "--min-length-px",
+        callback=opt.number_check("--min-length-px", unit="px", example="2", zero=True),
         help="Drop front pieces of at most this many px. Default: 2 with --pixels, else 750 m / resolution.",
     ),
     ocean_rule: str | None = opt.ocean_rule_option(None),
@@ -228,14 +231,16 @@ def _run_caffe(
     if default:
         model = opt.model_path(None)
     backend = load_backend(opt.model_path(model), device, tta=tta) if model is not None else None
-    console = Console(stderr=True, quiet=quiet)
+    console = opt.console(quiet)
     if backend is not None:
         notes = [f"on {backend.device}"]
         if default:
             notes.append(f"(the default model, {model})")
         if tta:
             notes.append("with 8-fold test-time augmentation")
-        console.print(f"model {backend.label} ({backend.config.encoder}) {' '.join(notes)}", highlight=False)
+        console.print(
+            escape(f"model {backend.label} ({backend.config.encoder}) {' '.join(notes)}"), highlight=False
+        )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # No bar where stderr is not a terminal (logs, pipelines): it would only leave blank lines behind.
     with Progress(
@@ -257,7 +262,7 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 def _print_tables(result: dict[str, Any]) -> None:
-    console = Console()
+    console = opt.console(stderr=False)
     if result["mode"] == "vector":
         _vector_tables(console, result)
     else:
@@ -267,7 +272,7 @@ def _print_tables(result: dict[str, Any]) -> None:
 def _vector_tables(console: Console, result: dict[str, Any]) -> None:
     unit = result["units"]
     summary = Table(
-        title=f"{Path(result['pred']).name} vs {Path(result['ref']).name} (match {result['match']})"
+        title=escape(f"{Path(result['pred']).name} vs {Path(result['ref']).name} (match {result['match']})")
     )
     summary.add_column("", style="bold")
     summary.add_column("value", justify="right")
@@ -287,7 +292,7 @@ def _vector_tables(console: Console, result: dict[str, Any]) -> None:
         "mean of scene means": "mean_of_scene_means",
     }.items():
         summary.add_row(f"{label} ({unit})", _num(result[key]))
-    console.print(summary)
+    opt.print_table(summary, console)
     per_scene = Table(title=f"per {result['match']}")
     per_scene.add_column(result["match"])
     for name in ("points", f"MDE ({unit})", f"median ({unit})", f"HD95 ({unit})", "spacing (m)"):
@@ -296,15 +301,15 @@ def _vector_tables(console: Console, result: dict[str, Any]) -> None:
     labels = {"ok": "", "no_pred_front": "[red]no front[/]", "no_ref_front": "[red]empty ref[/]"}
     for key, row in result["per_scene"].items():
         per_scene.add_row(
-            key,
+            escape(key),
             str(row["n_points"]),
             *(_num(row[k]) for k in ("mde", "median", "hd95", "spacing_m")),
             labels[row["status"]],
         )
-    console.print(per_scene)
+    opt.print_table(per_scene, console)
     if result["unmatched_pred_scenes"]:
         console.print(
-            f"predictions without a reference (ignored): {', '.join(result['unmatched_pred_scenes'])}"
+            escape(f"predictions without a reference (ignored): {', '.join(result['unmatched_pred_scenes'])}")
         )
 
 
@@ -313,7 +318,7 @@ def _caffe_tables(console: Console, result: dict[str, Any]) -> None:
     key = f"mde_{unit}"
     median_key = f"median_{unit}"
     sources = [(s, result[s]) for s in ("prediction", "floor") if result[s] is not None]
-    title = f"CaFFe {result['split']}: {result['n_images']} images ({', '.join(result['glaciers'])})"
+    title = escape(f"CaFFe {result['split']}: {result['n_images']} images ({', '.join(result['glaciers'])})")
     rule = result["ocean_rule"]
     caption = f"ocean rule: {rule}" + (" (CaFFe's)" if rule == "largest" else " (not CaFFe's)")
     if result["tta"]:
@@ -328,14 +333,14 @@ def _caffe_tables(console: Console, result: dict[str, Any]) -> None:
     for source, part in sources:
         label = result["model"] or result["pred_dir"] if source == "prediction" else "floor (labels)"
         summary.add_row(
-            str(label),
+            escape(str(label)),
             str(part["n_images"]),
             str(part["n_evaluated"]),
             str(part["n_no_front"]),
             _num(part[key]),
             _num(part[median_key]),
         )
-    console.print(summary)
+    opt.print_table(summary, console)
     breakdown = Table(title=f"MDE ({unit}) by group")
     breakdown.add_column("group")
     breakdown.add_column("value")
@@ -352,13 +357,13 @@ def _caffe_tables(console: Console, result: dict[str, Any]) -> None:
             for _, part in sources:
                 group = part["breakdowns"][field][value]
                 cells += [_num(group[key]), str(group["n_no_front"])]
-            breakdown.add_row(field, value, *cells)
-    console.print(breakdown)
+            breakdown.add_row(field, escape(str(value)), *cells)
+    opt.print_table(breakdown, console)
     if result["prediction"] is not None:
         zones = result["prediction"]["zones"]
         table = Table(title=f"zone scores (mean over {zones['n_images']} images)")
         for name in ("class", "precision", "recall", "F1", "IoU"):
             table.add_column(name, justify="right" if name != "class" else "left")
         for name, scores in [*zones["per_class"].items(), ("mean", zones["mean"])]:
-            table.add_row(name, *(_num(scores[m], 3) for m in ("precision", "recall", "f1", "iou")))
-        console.print(table)
+            table.add_row(escape(name), *(_num(scores[m], 3) for m in ("precision", "recall", "f1", "iou")))
+        opt.print_table(table, console)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from glacierfront.cli import options as opt
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, StoppedBySignal
 from glacierfront.train import finetune as ft
 from glacierfront.train import finetune_data as fd
 
@@ -133,7 +133,7 @@ def finetune(
                                  lr_min=lr_min, freeze_encoder=freeze_encoder, seed=seed, device=device,
                                  scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug)  # fmt: skip
     ft.plan(2, options)  # --steps/--epochs checked before any work
-    console = Console(stderr=True, quiet=quiet)
+    console = opt.console(quiet)
 
     def warn(message: str) -> None:  # also with --quiet: a warning is a result
         print(f"glacierfront: warning: {message}", file=sys.stderr)
@@ -181,7 +181,8 @@ def finetune(
         highlight=False,
     )
     if result.interrupted:
-        raise GlacierfrontError(
-            f"interrupted at step {result.steps} of {result.planned_steps}; {result.onnx} holds {result.kept}"
+        raise StoppedBySignal(
+            f"interrupted at step {result.steps} of {result.planned_steps}; {result.onnx} holds {result.kept}",
+            result.signum or signal.SIGINT,
         )
     typer.echo(str(result.onnx))

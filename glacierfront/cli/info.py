@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from glacierfront.cli import options as opt
 from glacierfront.model.info import describe_model
 from glacierfront.predict import DEFAULT_SCALE_TOLERANCE
 
@@ -32,7 +33,7 @@ def info(
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
-    table = Table(title=str(model), show_header=False)
+    table = Table(title=escape(str(model)), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in facts.items():
@@ -46,8 +47,8 @@ def info(
             value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
         elif isinstance(value, list):
             value = ", ".join(map(str, value))
-        table.add_row(key, "-" if value is None else str(value))
-    Console().print(table)
+        table.add_row(key, escape("-" if value is None else str(value)))
+    opt.print_table(table)
 
 
 def _pair(value) -> bool:

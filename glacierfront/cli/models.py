@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from glacierfront.cli import options as opt
 
 
 def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
@@ -40,7 +42,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"shipped models ({MODELS_DIR})")
+    table = Table(title=escape(f"shipped models ({MODELS_DIR})"))
     for column in ("name", "sensors", "spacing (m)", "bands picked by name", "file", "card"):
         table.add_column(column)
     for row in rows:
@@ -50,7 +52,6 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
             spacing += f" ({low:g}..{high:g})"
         name = row["name"] + (" (default)" if row["default"] else "")
         file = row["file"].rsplit("/", 1)[-1] + (" MISSING" if row["missing"] else "")
-        table.add_row(
-            name, row["sensors"], spacing, ", ".join(row["band_names"] or []) or "-", file, row["card"]
-        )
-    Console().print(table)
+        cells = (name, row["sensors"], spacing, ", ".join(row["band_names"] or []) or "-", file, row["card"])
+        table.add_row(*(escape(str(cell)) for cell in cells))
+    opt.print_table(table)

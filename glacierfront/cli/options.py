@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from glacierfront.errors import GlacierfrontError
+
+# Where output is not a terminal (a pipe, a file, a log) it is written as rio and GDAL write it: plain lines
+# that are never wrapped or cut. Rich needs a width all the same; this one no line reaches.
+PLAIN_WIDTH = 100_000
 
 MODEL = typer.Option(
     None,
@@ -138,3 +147,64 @@ def model_path(value: str | Path | None) -> Path:
 def data_value(folders: list[Path]) -> str | list[str]:
     """Repeated --data: one folder as a string (as older configs hold it), several as a list."""
     return str(folders[0]) if len(folders) == 1 else [str(f) for f in folders]
+
+
+def console(quiet: bool = False, *, stderr: bool = True) -> Console:
+    """The Console a command talks through: stderr (notes, summaries, progress) or stdout (tables).
+
+    On a terminal it is rich's own. Anywhere else every line is written whole: no wrapping at 80 columns,
+    nothing cut, no colour or highlighting, so a log holds one line per record and grep finds it.
+    """
+    if Console(stderr=stderr).is_terminal:
+        return Console(stderr=stderr, quiet=quiet)
+    return Console(
+        stderr=stderr, quiet=quiet, soft_wrap=True, width=PLAIN_WIDTH, no_color=True, highlight=False
+    )
+
+
+def print_table(table: Table, out: Console | None = None) -> None:
+    """A rich Table on ``out`` (default: stdout): drawn as a table on a terminal, else as plain text for a
+    pipeline: '# title', the header row (when shown), one tab-separated row per record and '# caption',
+    every cell in full and on one line."""
+    out = out or console(stderr=False)
+    if out.is_terminal:
+        out.print(table)
+        return
+    lines = []
+    if table.title:
+        lines.append(f"# {_plain(table.title)}")
+    columns = table.columns
+    if table.show_header:
+        lines.append("\t".join(_plain(c.header) for c in columns))
+    for row in zip(*(list(c.cells) for c in columns)):
+        lines.append("\t".join(_plain(cell) for cell in row))
+    if table.caption:
+        lines.append(f"# {_plain(table.caption)}")
+    out.file.write("".join(f"{line}\n" for line in lines))
+    out.file.flush()
+
+
+def _plain(cell) -> str:
+    """A table cell as the text it shows (markup taken as rich takes it), on one line without tabs."""
+    if isinstance(cell, Text):
+        text = cell.plain
+    elif isinstance(cell, str):
+        text = Text.from_markup(cell).plain
+    else:
+        text = str(cell)
+    return " ".join(text.replace("\t", " ").splitlines())
+
+
+def number_check(
+    flag: str, *, example: str, unit: str = "", zero: bool = False
+) -> Callable[[float | None], float | None]:
+    """A callback for a float option: nan, inf, a negative number (and 0 unless ``zero``) is a one-line
+    error saying what to give, before any work; None (the option not given) passes."""
+
+    def check(value: float | None) -> float | None:
+        if value is None or (math.isfinite(value) and (value > 0 or (zero and value == 0))):
+            return value
+        wanted = ("0 or a positive number" if zero else "a positive number") + (f" of {unit}" if unit else "")
+        raise GlacierfrontError(f"{flag} {value:g}: give {wanted}, e.g. {example}")
+
+    return check

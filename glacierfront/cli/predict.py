@@ -62,7 +62,11 @@ def predict(
     scaling: str = typer.Option(
         "auto",
         "--scaling",
-        help="auto (uint8 /255, else 2-98 percentile), uint8, percentile[:L,H], minmax:A,B, none.",
+        help="How values become the model's 0..1: auto (uint8 /255; else a 0.5-99.5 percentile stretch of "
+        "amplitude, float data with a negative median taken as dB and converted first), uint8, "
+        "percentile[:L,H] (2-98 without L,H), gain[:P|mean], minmax:A,B or none; optionally after db+, power+ "
+        "or amplitude+ to say what the values are (alone: that conversion, then auto's stretch), "
+        "e.g. power+gain:99.5.",
     ),
     resolution: str | None = typer.Option(
         None,
@@ -82,7 +86,7 @@ def predict(
     aoi: Path | None = typer.Option(
         None,
         "--aoi",
-        help="Polygon file: fronts only inside it (any CRS). A polygon's glacier_id or name field tags the "
+        help="Polygon file: fronts only inside it (any CRS). A polygon's glacier_id (or glacier) field tags the "
         "fronts inside it.",
     ),
     glacier_id: str | None = typer.Option(
@@ -189,7 +193,7 @@ def predict(
     (one line on stderr says so) unless --resolution says otherwise; a spacing outside the range the model
     states gets a warning, which --quiet does not hide.
     """
-    console = Console(stderr=True, quiet=quiet)
+    console = opt.console(quiet)
     options = PredictOptions(
         tile=tile,
         overlap=overlap,
@@ -235,6 +239,10 @@ def predict(
     sources = scene_sources([*(scenes or []), *(read_scene_list(from_list) if from_list else [])])
     if not sources:
         raise GlacierfrontError("no scenes: give scene files or URLs, or --from-list FILE")
+    missing = [s.uri for s in sources if not s.remote and not Path(s.uri).exists()]
+    if missing:  # a typo is found before the model loads, not after hours of a batch
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise GlacierfrontError(f"{missing[0]}: file not found{more}; check the scene paths")
     planning = dict(inputs=[p for p in (aoi, model_file) if p], layer=layer)
     todo, skipped = sources, []
     if skip_existing:
@@ -339,7 +347,8 @@ class _TileBars(BatchObserver):
 
     @contextlib.contextmanager
     def scene(self, source: SceneSource, index: int):
-        with Progress(*self.columns, console=self.console, disable=self.quiet, transient=False) as progress:
+        hidden = self.quiet or not self.console.is_terminal  # a log gets the summary lines, not bar frames
+        with Progress(*self.columns, console=self.console, disable=hidden, transient=False) as progress:
             yield _TileBar(progress, progress.add_task(source.name, total=None, rate=""))
 
 
@@ -404,6 +413,9 @@ def _predict_on_dask(todo, model_file, run: BatchOptions, workers, scheduler, lo
                 outcomes = finished(predict_many(todo, model_file, run, conn.client))
                 return _record(outcomes, plan, log, progress.console, advance)
     except KeyboardInterrupt:
+        from glacierfront.batch.dask_run import quiet_shutdown
+
+        quiet_shutdown()
         if workers is not None:  # the local workers are gone: nothing writes any more
             remove_partial_outputs(plan, unfinished)
         raise

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from glacierfront.cli import options as opt
 from glacierfront.cli.options import data_value, parse_names, parse_scale_aug
 from glacierfront.errors import GlacierfrontError
+from glacierfront.outputs import check_writable
 from glacierfront.train.config import TrainConfig
 
 DEFAULT_EPOCHS = 150
@@ -107,8 +107,12 @@ def train(
             seed=seed, device=device, val_metres=val_metres, scale_aug=parse_scale_aug(scale_aug),
             intensity_aug=intensity_aug, view_aug=view_aug, init_from=str(init) if init else None, ema=opt.parse_ema(ema),
         )  # fmt: skip
+    # Before any work: the run folder must not be (in) the data, and a file must really be writable there.
+    where = "--resume" if resume is not None else "--out"
+    config.check_out(where)
+    check_writable(Path(config.out), where, create=True)
     trainer = Trainer(config, resume=resume is not None, quiet=quiet)
-    console = Console(stderr=True, quiet=quiet or not trainer.main)
+    console = opt.console(quiet or not trainer.main)
     console.print(
         f"training {config.encoder} on {len(trainer.train_items)} images, validating on {len(trainer.val_items)}; "
         f"{trainer.device}, {trainer.steps_per_epoch} steps/epoch",

@@ -312,12 +312,19 @@ def evaluate_pairs(
         raise GlacierfrontError(
             f"the {side} layer has no CRS; assign one (e.g. ogr2ogr -a_srs) to compare the two"
         )
-    if spacing_m is not None and spacing_m <= 0:
+    if spacing_m is not None and not (np.isfinite(spacing_m) and spacing_m > 0):
         raise GlacierfrontError(f"--spacing {spacing_m}: must be a positive number of metres")
     per_scene: dict[str, dict[str, Any]] = {}
     chunks: list[np.ndarray] = []
     work_crs: set[str | None] = set()
     for pair in pairs:
+        if pair.ref is not None and not pair.ref.is_empty and pair.ref.length == 0:
+            # One point, not a line: every distance would be to that point (thousands of metres, scored
+            # as if meant).
+            raise GlacierfrontError(
+                f"--ref: the reference line of {pair.key} has zero length (all its vertices are one point); "
+                "fix or remove it"
+            )
         moved, unit_m, work = to_metric(pair, pred_crs, ref_crs)
         work_crs.add(None if work is None else work.to_string())
         step_m = spacing_m or auto_spacing_m(moved.pred, moved.ref, unit_m, moved.resolution_m)

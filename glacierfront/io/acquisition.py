@@ -18,6 +18,37 @@ _DATE_TAGS = ("ACQUISITION_DATE", "ACQUISITION_START_TIME", "DATE_ACQUIRED", "TI
 _SENSOR_TAGS = ("SENSOR", "SATELLITE", "MISSION", "PLATFORM", "SPACECRAFT_ID")
 
 
+# Which kind of image a sensor name stands for (case-insensitive prefixes): predict warns when a scene's
+# sensor and the model's training data differ in kind.
+OPTICAL_SENSORS = (
+    "LC0",
+    "LO0",
+    "LT0",
+    "LE0",
+    "LM0",
+    "S2A",
+    "S2B",
+    "S2C",
+    "LANDSAT",
+    "SENTINEL-2",
+    "SENTINEL2",
+)
+SAR_SENSORS = ("S1A", "S1B", "S1C", "S1D", "TSX", "TDX", "ERS", "ENVISAT", "ENV", "PALSAR", "ALOS", "RSAT",
+               "RADARSAT", "SENTINEL-1", "SENTINEL1", "CSK", "ICEYE")  # fmt: skip
+
+
+def sensor_kind(sensor: str | None) -> str | None:
+    """ "optical", "sar" or None (unknown) for a sensor name as ``acquisition`` reports it."""
+    name = (sensor or "").strip().upper()
+    if not name:
+        return None
+    if name.startswith(OPTICAL_SENSORS):
+        return "optical"
+    if name.startswith(SAR_SENSORS):
+        return "sar"
+    return None
+
+
 def _date_from(text: str) -> str | None:
     for match in _DATE.finditer(text.replace(":", "-")):
         try:

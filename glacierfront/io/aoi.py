@@ -15,8 +15,10 @@ from glacierfront.io.vector_files import check_geometries
 UNDEFINED_SRS = ('"Undefined geographic SRS"', '"Undefined cartesian SRS"')
 
 
-# Fields an AOI polygon may name its glacier in (any case); predict tags the fronts inside it with it.
-GLACIER_ID_FIELDS = ("glacier_id", "name")
+# Fields a polygon or line names its glacier in (any case): predict tags the fronts inside an AOI polygon
+# with it, series matches fronts to boxes by it. A plain "name" field is not one: it holds text such as
+# "CaFFe bounding box" as often as a glacier's name (series still matches boxes by name, see series.read).
+GLACIER_ID_FIELDS = ("glacier_id", "glacierid", "glac_id", "glacier")
 
 
 def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:

@@ -184,13 +184,52 @@ def _check_nodata(path: Path, value: float, dtype: str) -> None:
             )
 
 
-def _parse_pair(path: Path, mapping: str, spec: str) -> tuple[float, float]:
+def check_scaling(spec: str) -> None:
+    """A --scaling spec checked before any work, as far as it can be without data: the words and numbers.
+    What the data then gives (e.g. a gain on an all-zero scene) is checked per scene by ``Scene``."""
+    if spec == "auto":
+        return
+    head, plus, rest = spec.partition("+")
+    if head in CONVERSIONS:
+        if plus and not rest:
+            raise GlacierfrontError(f"--scaling {spec!r} needs a mapping after '+', e.g. {head}+percentile")
+        mapping = rest or AMPLITUDE_MAPPING
+    elif plus:
+        raise GlacierfrontError(
+            f"--scaling {spec!r}: unknown conversion {head!r}; use db+, power+ or amplitude+"
+        )
+    else:
+        mapping = spec
+    mode, _, args = mapping.partition(":")
+    if mode in ("uint8", "none", "auto") and not args:
+        return
+    if (mode == "minmax" and args) or (mode == "percentile" and args):
+        low, high = _parse_pair("--scaling", mapping, spec)
+        if mode == "percentile" and not 0 <= low < high <= 100:
+            raise GlacierfrontError(f"--scaling {spec!r}: percentiles must lie in 0..100")
+        return
+    if mode == "percentile":
+        return
+    if mode == "gain":
+        try:
+            key = "mean" if args in ("", "mean") else f"{float(args):g}"
+        except ValueError:
+            key = args
+        if args and key not in TRAIN_STATS:
+            raise GlacierfrontError(f"--scaling {spec!r}: gain takes one of {', '.join(TRAIN_STATS)}")
+        return
+    raise GlacierfrontError(f"--scaling {spec!r}: unknown; use {MAPPINGS_HELP}")
+
+
+def _parse_pair(path: Path | str, mapping: str, spec: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in mapping.partition(":")[2].split(","))
     except ValueError:
         raise GlacierfrontError(
             f"{path}: cannot read numbers in --scaling {spec!r}; write e.g. minmax:0,1000"
         ) from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise GlacierfrontError(f"{path}: --scaling {spec!r} needs finite numbers, e.g. minmax:0,1000")
     if not high > low:
         raise GlacierfrontError(f"{path}: --scaling {spec!r} needs the second number above the first")
     return low, high

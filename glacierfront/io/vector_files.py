@@ -25,6 +25,10 @@ DEFAULT_LAYER = "fronts"
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
+class PolygonsNotLines(GlacierfrontError):
+    """A layer read as lines holds polygons; each command words what to do (evaluate: --boundary)."""
+
+
 def driver_for(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in DRIVERS:
@@ -250,7 +254,7 @@ def _read_file(path: Path, boundary: bool, layer: str | None) -> tuple[list[tupl
             lines.append((geom, props))
         elif kind in ("Polygon", "MultiPolygon"):
             if not boundary:
-                raise GlacierfrontError(
+                raise PolygonsNotLines(
                     f"{path}: holds polygons, not lines; pass --boundary to use their outlines as fronts"
                 )
             lines.append((geom.boundary, props))

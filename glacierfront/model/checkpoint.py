@@ -90,6 +90,13 @@ def save_checkpoint(
     return path
 
 
+def refused_pickled_code(err: BaseException) -> bool:
+    """Whether torch's weights-only loader refused a file because it holds pickled Python objects (code
+    that would run on load), not because the file is damaged: torch names the global it would not load."""
+    text = str(err)
+    return "Unsupported global" in text or "GLOBAL " in text
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint; every way the file can be wrong ends in one GlacierfrontError naming it."""
     path = Path(path)
@@ -104,7 +111,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only" in str(err).lower() or "weights_only" in str(err).lower():
+        if refused_pickled_code(err):
             raise GlacierfrontError(
                 f"{path}: refused: loading it would run pickled code; only weights-only checkpoints are accepted"
             ) from None

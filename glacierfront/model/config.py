@@ -78,6 +78,8 @@ class CISNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CISNetConfig:
+        if not isinstance(data, dict):
+            raise GlacierfrontError("model config is damaged (not a table of fields); export the model again")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

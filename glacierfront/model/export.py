@@ -208,6 +208,11 @@ def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
             meta[prop.key] = json.loads(prop.value)
         except json.JSONDecodeError:
             meta[prop.key] = prop.value
+    if isinstance(meta.get("config"), str):
+        raise GlacierfrontError(
+            f"{path}: its glacierfront config (ONNX metadata 'config') is damaged: not JSON; export the model "
+            "again from its checkpoint"
+        )
     if "config" not in meta or len(proto.graph.node) == 0:
         raise GlacierfrontError(
             f"{path}: not a glacierfront ONNX model (no glacierfront metadata); export one with `glacierfront export`"

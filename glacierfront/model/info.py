@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from glacierfront.errors import GlacierfrontError
@@ -14,6 +14,9 @@ from glacierfront.model.export import read_onnx_metadata
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 # What a fine-tuned model was adapted from and on what (glacierfront finetune): shown as rows of their own.
 FINETUNE_KEYS = ("finetuned_from", "finetuned_on")
+# Paths of the machine a model was trained on, as train and finetune stamp them: a run's config (its data, its
+# run folder, the weights it started from) and the data a fine-tune read. Shown by their last part only.
+TRAIN_CONFIG_PATH_KEYS = ("data", "out", "encoder_weights", "init_from")
 
 
 def read_scale(metadata: dict[str, Any], source: str) -> tuple[float | None, tuple[float, float] | None]:
@@ -73,8 +76,15 @@ def model_kind(path: str | Path) -> str:
     )
 
 
-def describe_model(path: str | Path) -> dict[str, Any]:
-    """Config, classes, normalisation, training data and checksum of a model file."""
+def describe_model(path: str | Path, training_paths: bool = False) -> dict[str, Any]:
+    """Config, classes, normalisation, training data and checksum of a model file.
+
+    ``path`` is the file as given. Paths of the training machine in the metadata (``train_config``'s data,
+    run folder and start weights; ``finetuned_on``'s data folder) are reduced to their last part, e.g.
+    /work/runs/ship-ema -> ship-ema: they name nothing on this machine and say how another one is laid out.
+    ``training_paths`` keeps them as stamped. Nothing reads them back: --holdout takes the split, the
+    glaciers and the seed from ``train_config``, and the images from its own --data.
+    """
     path = Path(path)
     kind = model_kind(path)
     if kind == "checkpoint":
@@ -92,6 +102,8 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         config = meta.pop("config")
         extra = {"source_sha256": meta.pop("source_sha256", None)}
     digest = sha256_file(path)
+    if not training_paths:
+        meta = _without_training_paths(meta)
     return {
         "path": str(path),
         "kind": kind,
@@ -111,6 +123,37 @@ def describe_model(path: str | Path) -> dict[str, Any]:
         **extra,
         "metadata": meta,
     }
+
+
+def _without_training_paths(meta: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(meta)
+    config = meta.get("train_config")
+    if isinstance(config, dict):
+        meta["train_config"] = {
+            key: _last_part(value) if key in TRAIN_CONFIG_PATH_KEYS else value
+            for key, value in config.items()
+        }
+    tuned = meta.get("finetuned_on")
+    if isinstance(tuned, dict) and isinstance(tuned.get("data"), str) and _is_absolute(tuned["data"]):
+        # A CaFFe folder's path; otherwise a note such as "3 scene(s) with fronts from fronts.gpkg".
+        meta["finetuned_on"] = {**tuned, "data": _last_part(tuned["data"])}
+    return meta
+
+
+def _last_part(value: Any) -> Any:
+    """'/work/runs/ship-ema' and '../data/caffe256/' -> 'ship-ema' and 'caffe256'; lists item by item."""
+    if isinstance(value, list):
+        return [_last_part(v) for v in value]
+    if not isinstance(value, str) or not value:
+        return value
+    parts = PurePath(value.replace("\\", "/")).parts
+    named = [part for part in parts if part not in ("/", "..", ".")]
+    return named[-1] if named else value
+
+
+def _is_absolute(value: str) -> bool:
+    """A POSIX or Windows absolute path, whichever machine stamped it."""
+    return value.startswith(("/", "\\")) or value[1:3] in (":/", ":\\")
 
 
 def _is_parameter(key: str) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
 import torch
 
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.model.encoder import ConvNeXtV2Encoder
 
 # timm renames the official modules; each pattern maps a timm key back to the facebookresearch one.
@@ -86,8 +87,21 @@ def load_encoder_weights(encoder: ConvNeXtV2Encoder, source: str | Path | dict) 
             state = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
         except GlacierfrontError as err:
             raise GlacierfrontError(f"{path}: {err}") from None
+        except pickle.UnpicklingError as err:
+            from glacierfront.model.checkpoint import refused_pickled_code
+
+            if refused_pickled_code(err):
+                raise GlacierfrontError(
+                    f"{path}: refused: loading it would run pickled code; give a weights-only file "
+                    "(torch.save(model.state_dict(), path))"
+                ) from None
+            raise GlacierfrontError(
+                f"{path}: cannot read as a PyTorch checkpoint ({first_line(err, 200)})"
+            ) from None
         except Exception as err:
-            raise GlacierfrontError(f"{path}: cannot read as a PyTorch checkpoint ({err})") from None
+            raise GlacierfrontError(
+                f"{path}: cannot read as a PyTorch checkpoint ({first_line(err, 200)})"
+            ) from None
 
     state = {k: v for k, v in to_official_names(state).items() if not _IGNORED.match(k)}
     stem_key = "downsample_layers.0.0.weight"

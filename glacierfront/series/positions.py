@@ -228,6 +228,12 @@ def _bearing_of(vector: np.ndarray) -> float:
 
 def _upstream_of(ref: Reference, default: float | None, what: str) -> float:
     own = parse_upstream(ref.upstream) if ref.upstream is not None else None
+    if own is not None and default is not None and abs((own - default + 180) % 360 - 180) > 22.5:
+        # Neither silently wins: one of them is wrong, and which decides the sign of every change.
+        raise GlacierfrontError(
+            f"{what} {ref.glacier_id}: its 'upstream' field says {_compass_name(own)} but --upstream says "
+            f"{_compass_name(default)}; correct the field or drop --upstream"
+        )
     bearing = own if own is not None else default
     if bearing is None:
         raise GlacierfrontError(

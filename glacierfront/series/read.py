@@ -19,19 +19,22 @@ import fiona
 
 from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.acquisition import acquisition
+from glacierfront.io.aoi import GLACIER_ID_FIELDS
 from glacierfront.io.caffe import parse_caffe_name
-from glacierfront.io.vector_files import DEFAULT_LAYER, read_features, read_lines
+from glacierfront.io.vector_files import DEFAULT_LAYER, PolygonsNotLines, read_features, read_lines
 
 # The files a folder of fronts is searched for (recursively; hidden files and folders are skipped).
 FRONT_SUFFIXES = (".gpkg", ".shp", ".geojson")
 DATE_FIELDS = ("date", "acq_date", "acquisition_date", "image_date")
-GLACIER_FIELDS = ("glacier_id", "glacierid", "glac_id", "glacier")
+GLACIER_FIELDS = GLACIER_ID_FIELDS
 BOX_ID_FIELDS = (*GLACIER_FIELDS, "name")
 SENSOR_FIELDS = ("sensor", "satellite", "platform", "mission")
 IMAGE_FIELDS = ("image_id", "imageid", "scene", "image")
 QUALITY_FIELDS = ("quality", "quality_flag", "qualflag", "qual_flag")
 UPSTREAM_FIELDS = ("upstream",)
-_DATE = re.compile(r"^\s*((?:19|20)\d\d)[-/]?([01]\d)[-/]?([0-3]\d)(?:$|[T\s_])")
+# A date field's text: any four-digit year (maps of the 1850s are fronts too); file names are read by the
+# stricter rule of io.acquisition.
+_DATE = re.compile(r"^\s*(\d{4})[-/]?([01]\d)[-/]?([0-3]\d)(?:$|[T\s_])")
 
 
 @dataclass
@@ -152,12 +155,10 @@ def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[d
     path = Path(path)
     try:
         records, crs = read_lines(path, layer=_front_layer(path, layer))
-    except GlacierfrontError as err:
-        if "--boundary" in str(err):
-            raise GlacierfrontError(
-                f"{path}: holds polygons, not front lines; give line layers as fronts (the box goes in --box)"
-            ) from None
-        raise
+    except PolygonsNotLines:
+        raise GlacierfrontError(
+            f"{path}: holds polygons, not front lines; give line layers as fronts (the box goes in --box)"
+        ) from None
     if crs is None and records:
         raise GlacierfrontError(f"{path}: its layer has no CRS; set one (e.g. ogr2ogr -a_srs EPSG:3413)")
     named = acquisition(path.stem)
@@ -173,6 +174,10 @@ def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[d
         if value is not None and date is None:
             raise GlacierfrontError(
                 f"{path}: line {index} has date {str(value)!r}, which is not a date; write YYYY-MM-DD"
+            )
+        if date is not None and date > dt.date.today() + dt.timedelta(days=366):
+            raise GlacierfrontError(
+                f"{path}: line {index} has date {date.isoformat()}, in the future; a typo in its year?"
             )
         date = date or name_date
         if date is None:

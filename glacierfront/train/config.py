@@ -94,6 +94,23 @@ class TrainConfig:
             self.scale_aug = check_scale_aug(self.scale_aug)
         self.model_config()  # validates encoder, decoder and drop path now, not after data loading
 
+    def data_folders(self) -> list[str]:
+        """The data folder(s), one or several (``data`` is either)."""
+        return [self.data] if isinstance(self.data, str) else [str(f) for f in self.data]
+
+    def check_out(self, what: str = "--out") -> None:
+        """Refuse a run folder that is a data folder or lies inside one: checkpoints, config.json and
+        metrics.csv would be written into the data. Links are followed, so another name for it is caught too."""
+        out = Path(self.out).resolve()
+        for folder in self.data_folders():
+            data = Path(folder).resolve()
+            if out == data or data in out.parents:
+                where = "is the data folder" if out == data else f"lies inside the data folder {folder}"
+                raise GlacierfrontError(
+                    f"{what} {self.out}: {where}; the run would write its checkpoints into the data: "
+                    "give a folder outside it"
+                )
+
     def model_config(self) -> CISNetConfig:
         return CISNetConfig(
             encoder=self.encoder,

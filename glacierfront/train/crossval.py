@@ -109,6 +109,7 @@ def train_fold(
     """Train (or continue) one fold; returns its last.pt."""
     from glacierfront.train.loop import Trainer
 
+    config.check_out()
     state = fold_state(config)
     if state != "done":
         resume = state == "partial"

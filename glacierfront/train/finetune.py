@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -117,6 +118,7 @@ class FinetuneResult:
     train_miou: float | None
     kept: str  # which state was kept, in words
     sha256: dict[str, str] = field(default_factory=dict)
+    signum: int | None = None  # the signal that stopped it (SIGTERM, SIGINT), when interrupted
 
 
 def too_few_warning(n_images: int) -> str | None:
@@ -259,7 +261,11 @@ def finetune(
         best = run / "best.pt"
         kept_path, miou = (best, trainer.best_miou) if best.is_file() else (run / "last.pt", None)
         kept = f"the best fit of the training images (epoch {_epoch_of(kept_path)} of {epochs})"
-        if interrupted:
+        if interrupted and trainer._stop_signal == signal.SIGTERM and best.is_file():
+            # SIGTERM comes with a deadline (docker stop waits 10 s): the best state so far is written as it
+            # is, without the extra validation of the last one.
+            kept += f"; stopped by SIGTERM at step {done['steps']} of {total}"
+        elif interrupted:
             now = validate(trainer.model, trainer.val_items, trainer.device, config.val_min_length_px)
             if miou is None or (now["val_miou"] or 0.0) > miou:
                 kept_path, miou = run / "last.pt", now["val_miou"]
@@ -275,6 +281,7 @@ def finetune(
         if own_work:
             shutil.rmtree(run, ignore_errors=True)
     result.interrupted = interrupted
+    result.signum = trainer._stop_signal if interrupted else None
     return result
 
 

@@ -308,7 +308,13 @@ class FrontLine:
 def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontLine], str | None]:
     """Front lines from a file or a folder (one file per scene or date: then a line without a scene or date
     field takes the date in its file's name), each with its scene name and date when known."""
-    from glacierfront.io.vector_files import DRIVERS, read_lines, reproject_records
+    from glacierfront.io.vector_files import (
+        DRIVERS,
+        PolygonsNotLines,
+        check_geometries,
+        read_lines,
+        reproject_records,
+    )
 
     path = Path(path)
     if not path.exists():
@@ -323,7 +329,13 @@ def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontL
     lines: list[FrontLine] = []
     crs = None
     for file in files:
-        records, file_crs = read_lines(file, layer=layer)
+        try:
+            records, file_crs = read_lines(file, layer=layer)
+        except PolygonsNotLines:
+            raise GlacierfrontError(
+                f"--fronts {file}: holds polygons, not front lines; give line layers (a box goes in --aoi)"
+            ) from None
+        check_geometries([geom for geom, _ in records], file_crs, f"--fronts {file}")
         if crs is None:
             crs = file_crs
         elif file_crs is not None and file_crs != crs:
@@ -601,6 +613,12 @@ def _scene_upstream(front, transform, scene_crs, fronts_crs, side, aoi, scene_pa
     if side is not None and side.point is not None:
         px, py = point_in(side, fronts_crs, scene_crs)
         col, row = ~transform @ (px, py)
+        away_m = math.hypot(px - cx, py - cy)  # the scene grid is metric (open_for_model)
+        if not away_m <= MAX_GLACIER_SIDE_M:
+            raise GlacierfrontError(
+                f"--glacier-side {side.text}: {away_m / 1000:.0f} km from the front of {scene_path.name}; give "
+                "a point on the glacier near its front (in the fronts' CRS, or LON,LAT) or a direction (E, 95 ...)"
+            )
         return _unit(np.array([row, col]) - centre_rc, f"{scene_path.name}: --glacier-side {side.text}")
     bearing = side.bearing_deg if side is not None else aoi.upstream
     # A short step along the true bearing from the front's centre, on the sphere, then into the scene grid.
@@ -611,6 +629,11 @@ def _scene_upstream(front, transform, scene_crs, fronts_crs, side, aoi, scene_pa
     (x2,), (y2,) = move("EPSG:4326", scene_crs, [lon2], [lat2])
     col2, row2 = ~transform @ (x2, y2)
     return _unit(np.array([row2, col2]) - centre_rc, f"{scene_path.name}: glacier side {bearing:g} degrees")
+
+
+# Farthest a --glacier-side point may lie from a scene's front: a point on the glacier is within a few tens
+# of km of its front; one thousands of km away is a point in the wrong CRS or a typo.
+MAX_GLACIER_SIDE_M = 100_000.0
 
 
 def point_in(side: GlacierSide, fronts_crs: Any, scene_crs: Any) -> tuple[float, float]:
@@ -624,5 +647,15 @@ def point_in(side: GlacierSide, fronts_crs: Any, scene_crs: Any) -> tuple[float,
     source = CRS.from_user_input(fronts_crs)
     if not source.is_geographic and abs(x) <= 180 and abs(y) <= 90:
         source = CRS.from_epsg(4326)
-    (px,), (py,) = move(source, scene_crs, [x], [y])
+    if source.is_geographic and not (abs(x) <= 360 and abs(y) <= 90):
+        raise GlacierfrontError(
+            f"--glacier-side {side.text}: not a longitude, latitude (the fronts' CRS is geographic); give LON,LAT "
+            "of a point on the glacier, or a direction (E, 95 ...)"
+        )
+    try:
+        (px,), (py,) = move(source, scene_crs, [x], [y])
+    except Exception as err:  # PROJ refuses a point it cannot project (rasterio raises several types)
+        raise GlacierfrontError(
+            f"--glacier-side {side.text}: cannot be placed in the scene's CRS ({err})"
+        ) from None
     return px, py

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from glacierfront.errors import GlacierfrontError
+from glacierfront.errors import GlacierfrontError, StoppedBySignal
 from glacierfront.io.caffe import data_label, list_split
 from glacierfront.model import CISNet, load_checkpoint, load_encoder_weights, save_checkpoint
 from glacierfront.model.config import DEFAULT_TILE
@@ -283,8 +283,9 @@ class Trainer:
         if self._stop_signal is not None:
             if self.main:
                 self.save("last.pt", {"interrupted": True})
-            raise GlacierfrontError(
-                f"stopped by signal {self._stop_signal}; saved {self.out / 'last.pt'} (resume with --resume {self.out})"
+            raise StoppedBySignal(
+                f"stopped by signal {self._stop_signal}; saved {self.out / 'last.pt'} (resume with --resume {self.out})",
+                self._stop_signal,
             )
         return rows
 
