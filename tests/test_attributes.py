@@ -88,7 +88,9 @@ def test_aoi_polygons_name_the_glacier_of_each_front_and_flag_their_cut(model, t
             # The lower polygon starts inside the lower fjord's front (row 170): the AOI cuts that front.
             y0, y1 = Y0 - row0 * RES, Y0 - row1 * RES
             ring = [(X0, y0), (X0 + 400 * RES, y0), (X0 + 400 * RES, y1), (X0, y1), (X0, y0)]
-            dst.write({"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"glacier": name}})
+            dst.write(
+                {"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"glacier": name}}
+            )
     result = predict(path, model, aoi=aoi)
     tagged = sorted((props["glacier_id"], props["quality"]) for _, props in result.records())
     assert tagged == [

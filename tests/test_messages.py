@@ -181,3 +181,15 @@ def test_a_scene_that_fails_after_its_zones_were_written_leaves_no_zones(tmp_pat
     assert main(args) == 1
     assert "no space left" in capsys.readouterr().err
     assert list(zones.iterdir()) == [] and list(out.glob("*.gpkg")) == []
+
+
+def test_a_series_box_in_metres_labelled_degrees_is_one_line(tmp_path, capsys):
+    fronts = _dated(tmp_path / "f.gpkg", "2020-01-01")
+    boxes = tmp_path / "box.gpkg"
+    with fiona.open(
+        boxes, "w", driver="GPKG", crs="EPSG:4326", schema={"geometry": "Polygon", "properties": {}}
+    ) as dst:
+        dst.write({"geometry": mapping(box(-200_000, -2_006_000, -190_000, -2_000_000)), "properties": {}})
+    assert main(["series", str(fronts), "--box", str(boxes), "--upstream", "W"]) == 1
+    err = capsys.readouterr().err
+    assert "says degrees" in err and err.count("\n") == 1 and "internal error" not in err

@@ -278,7 +278,7 @@ def test_dates_from_fields_and_from_file_names(tmp_path):
     folder = tmp_path / "db"
     (folder / "sub").mkdir(parents=True)
     write_layer(folder / "calfin.gpkg", [FRONT], props=[{"Date": "2015/07/04", "Satellite": "Landsat-8"}])
-    write_layer(folder / "sub" / "S1A_IW_GRDH_1SDH_20160102T101010.geojson", [FRONT])
+    write_layer(folder / "sub" / "S1A_IW_GRDH_1SDH_20160102T101010.gpkg", [FRONT])  # GeoJSON would be degrees
     write_layer(folder / "sub" / "JAC_2017-03-05_TSX_6_1_005.gpkg", [FRONT], props=[{"date": ""}])
     write_layer(folder / "timed.gpkg", [FRONT], props=[{"DATE": "2018-11-30T10:22:00", "image_id": "L8"}])
     fronts = read_fronts([folder])

@@ -26,6 +26,7 @@ from glacierfront.batch.sources import SceneSource, read_scene_list, remote_env,
 from glacierfront.batch.worker import cached_backend, model_ref, remove_partial_outputs
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
+from glacierfront.fronts import MIN_FRONT_LENGTH_M
 from glacierfront.io.vector_files import write_lines
 from glacierfront.outputs import output_crs, parse_format, plan_outputs
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, check_resolution, uses_box
@@ -81,7 +82,7 @@ def predict(
         "scenes); it replaces the file's own nodata value.",
     ),
     min_length: float = typer.Option(
-        750.0, "--min-length", help="Drop front pieces of at most this length (m)."
+        MIN_FRONT_LENGTH_M, "--min-length", help="Drop front pieces of at most this length (m)."
     ),
     aoi: Path | None = typer.Option(
         None,

@@ -21,7 +21,13 @@ from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.aoi import GLACIER_ID_FIELDS
 from glacierfront.io.caffe import parse_caffe_name
-from glacierfront.io.vector_files import DEFAULT_LAYER, PolygonsNotLines, read_features, read_lines
+from glacierfront.io.vector_files import (
+    DEFAULT_LAYER,
+    PolygonsNotLines,
+    check_geometries,
+    read_features,
+    read_lines,
+)
 
 # The files a folder of fronts is searched for (recursively; hidden files and folders are skipped).
 FRONT_SUFFIXES = (".gpkg", ".shp", ".geojson")
@@ -161,6 +167,7 @@ def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[d
         ) from None
     if crs is None and records:
         raise GlacierfrontError(f"{path}: its layer has no CRS; set one (e.g. ogr2ogr -a_srs EPSG:3413)")
+    check_geometries([geom for geom, _ in records], crs, str(path))
     named = acquisition(path.stem)
     try:
         named_glacier = parse_caffe_name(path.stem).glacier
@@ -258,6 +265,7 @@ def _read_features(path: Path, layer: str | None, flag: str) -> tuple[list[tuple
         raise GlacierfrontError(
             f"{flag} {path}: its layer has no CRS; set one (e.g. ogr2ogr -a_srs EPSG:3413)"
         )
+    check_geometries([geom for geom, _ in features], crs, f"{flag} {path}")
     return features, crs
 
 
