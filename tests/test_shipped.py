@@ -57,8 +57,8 @@ def test_general_sar_model_finds_the_sample_front_and_states_the_default_scale(t
     path = model_path("sar-general")
     facts = describe_model(path)
     assert facts["resolution_m"] == 60.0 and facts["metadata"]["train_config"]["scale_aug"] == [0.5, 2.0]
-    # Measured 574.7 m, as its card reports (the default sar model: 127 m); 750 m is 1.3x that.
-    assert _sample_front_mde(path, SCENE, SAMPLE_DIR, tmp_path) <= 750.0
+    # Measured 523.9 m, as its card reports (the default sar model: 127 m); 680 m is 1.3x that.
+    assert _sample_front_mde(path, SCENE, SAMPLE_DIR, tmp_path) <= 680.0
 
 
 def test_optical_model_finds_the_optical_sample_front(tmp_path):
