@@ -74,7 +74,7 @@ class LineAttributes:
         self.aoi_edge = shapely.union_all(boundaries) if boundaries else None
 
     def for_lines(self, lines: list[Any]) -> list[dict[str, Any]]:
-        """{"glacier_id", "quality"} for each of ``lines`` (``vectors.FrontLine`` on the grid)."""
+        """{"glacier_id", "quality"} for each of ``lines`` (``vectorise.FrontLine`` on the grid)."""
         return [
             {"glacier_id": self._glacier(line.geometry), "quality": self._quality(line, len(lines))}
             for line in lines

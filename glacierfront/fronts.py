@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import GLACIER, NA, OCEAN, ROCK  # noqa: F401  (the class ids are part of this module's API)
+from glacierfront.zones import GLACIER, NA, OCEAN, ROCK  # noqa: F401  (the class ids are part of this module's API)
 
 # CaFFe's shortest kept front piece, in metres; divide by the scene's resolution_m to get pixels.
 MIN_FRONT_LENGTH_M = 750.0

@@ -23,7 +23,7 @@ from glacierfront.io.acquisition import acquisition, sensor_kind
 from glacierfront.io.aoi import AoiMask
 from glacierfront.io.raster import Scene, open_scene
 from glacierfront.io.scratch import release, scratch_array, scratch_folder
-from glacierfront.model.info import read_scale
+from glacierfront.model.scale import read_scale
 from glacierfront.segment import default_batch, segment, tiling_for
 from glacierfront.tiling import tile_rows
 from glacierfront.vectorise import FrontLine, length_m, lines_from_pixels
@@ -135,7 +135,7 @@ class SceneResult:
     line_attributes: list[dict[str, Any]] = field(default_factory=list)  # per line: glacier_id, quality
 
     def records(self) -> list[tuple[Any, dict[str, Any]]]:
-        """(geometry, properties) per line, ready for ``io.vectors.write_lines``."""
+        """(geometry, properties) per line, ready for ``io.vector_files.write_lines``."""
         return [
             (
                 line.geometry,
@@ -403,7 +403,7 @@ def fraction_true(mask: np.ndarray, band_rows: int | None = None) -> float:
 
 def to_crs(lines: list[FrontLine], src_crs: Any, dst_crs: Any) -> list[FrontLine]:
     """Lines moved from ``src_crs`` to ``dst_crs``, their length measured again there (degrees: on the
-    ground, as ``vectors.length_m`` measures geographic lines)."""
+    ground, as ``vectorise.length_m`` measures geographic lines)."""
     geographic = dst_crs.is_geographic
     unit_m = 1.0 if geographic else dst_crs.linear_units_factor[1]
 

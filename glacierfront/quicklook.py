@@ -21,15 +21,15 @@ from glacierfront.attributes import LOW_CONFIDENCE, lines_and_quality
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.raster import Scene
 from glacierfront.vectorise import FrontLine
+from glacierfront.zones import QUICKLOOK_COLOURS, ZONE_CLASS_NAMES
 
 MAX_SIDE_PX = 1600
 MIN_SIDE_PX = 768
 # The caption band is never narrower than this (a picture narrower than it gets band-coloured margin on
 # its right), so the legend's widest item and the scale bar always fit.
 MIN_CANVAS_PX = 100
-# Saturated tints (not the zone GeoTIFF's near-white glacier): on grey SAR each zone must read as a colour.
-QUICKLOOK_COLOURS = {1: (205, 120, 45), 2: (40, 215, 255), 3: (35, 75, 215)}  # rock, glacier, ocean
-ZONE_NAMES = {1: "rock", 2: "glacier", 3: "ocean"}
+# The tinted zones (rock, glacier, ocean) and their legend names.
+ZONE_NAMES = {cls: ZONE_CLASS_NAMES[cls] for cls in QUICKLOOK_COLOURS}
 ZONE_ALPHA = 0.45
 NODATA_DIM = 0.5  # pixels outside the valid data: the grey at half brightness, untinted
 FRONT_RGB = (230, 30, 30)

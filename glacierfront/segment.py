@@ -7,10 +7,10 @@ from collections.abc import Callable
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts import GLACIER, NA, OCEAN
 from glacierfront.inference import Backend
 from glacierfront.io.scratch import release
 from glacierfront.tiling import BandStitcher, tile_rows
+from glacierfront.zones import GLACIER, NA, OCEAN
 
 MIN_SCENE_PX = 32
 

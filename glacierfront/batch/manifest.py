@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from glacierfront.errors import GlacierfrontError
 
 if TYPE_CHECKING:
-    from glacierfront.batch import SceneOutcome
+    from glacierfront.batch.job import SceneOutcome
     from glacierfront.batch.sources import SceneSource
     from glacierfront.outputs import OutputPlan
 

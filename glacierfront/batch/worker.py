@@ -145,7 +145,7 @@ def remove_partial_outputs(plan: OutputPlan, stems: set[str]) -> None:
     """Remove what interrupted writes of these scenes left in the output folders, once nothing writes there.
 
     A worker killed mid-write leaves its temporary file or folder, never a half output: ``io.atomic`` and
-    ``io.vectors.write_lines`` write beside the target as ``.<name>.<random>`` and then rename.
+    ``io.vector_files.write_lines`` write beside the target as ``.<name>.<random>`` and then rename.
     """
     names: dict[Path, set[str]] = {}
     for stem in stems:

@@ -15,18 +15,18 @@ from glacierfront.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_fr
 from glacierfront.inference import Backend
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import (
-    IGNORE_ZONE,
-    OCEAN,
-    ROCK,
     CaffeItem,
     list_split,
     parse_caffe_name,
     read_bbox,
     read_png,
     read_zones,
+    split_train_val,
     zones_from_png_values,
     zones_to_png_values,
 )
+from glacierfront.io.run_config import read_run_config
+from glacierfront.zones import IGNORE_ZONE, OCEAN, ROCK
 
 # CaFFe's pixel-grid rule for resized data (caffe256): fronts of at most 2 px are noise.
 PIXEL_MIN_LENGTH_PX = 2.0
@@ -55,14 +55,13 @@ class CaffeOptions:
 
 def holdout_config(path: str | Path) -> dict[str, Any]:
     """The training config behind --holdout: a run folder, its config.json, or a model file whose metadata
-    carries ``train_config`` (checkpoints and ONNX exports written by ``glacierfront train`` do)."""
+    carries ``train_config`` (checkpoints and ONNX exports written by ``glacierfront train`` do). Either way
+    the table as stored: only its split fields are used (split, glaciers, val_fraction, seed, val_glaciers)."""
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
     if path.suffix == ".json":
-        from glacierfront.train.config import TrainConfig
-
-        return TrainConfig.load(path).to_dict()
+        return read_run_config(path)
     from glacierfront.model.info import describe_model
 
     meta = describe_model(path)["metadata"]
@@ -78,8 +77,6 @@ def _items(data_dir: str | Path, options: CaffeOptions):
     if options.holdout is None:
         split = list_split(data_dir, options.split, options.glaciers)
         return split, list(split)
-    from glacierfront.train.data import split_train_val
-
     cfg = options.holdout
     split = list_split(data_dir, cfg.get("split", "train"), cfg.get("glaciers"))
     _, val = split_train_val(

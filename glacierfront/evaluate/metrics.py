@@ -9,7 +9,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import IGNORE_ZONE, ZONE_CLASS_NAMES, parse_caffe_name, season
+from glacierfront.io.caffe import parse_caffe_name, season
+from glacierfront.zones import IGNORE_ZONE, NUM_ZONE_CLASSES, ZONE_CLASS_NAMES
 
 
 def _both_way_distances(pred_points: np.ndarray, ref_points: np.ndarray) -> np.ndarray:
@@ -184,7 +185,9 @@ class ZoneAccumulator:
     absent from an image in both prediction and reference is skipped for that image.
     """
 
-    def __init__(self, num_classes: int = 4, class_names: tuple[str, ...] = ZONE_CLASS_NAMES) -> None:
+    def __init__(
+        self, num_classes: int = NUM_ZONE_CLASSES, class_names: tuple[str, ...] = ZONE_CLASS_NAMES
+    ) -> None:
         if len(class_names) != num_classes:
             raise GlacierfrontError(f"{len(class_names)} class names given for {num_classes} classes")
         self.num_classes, self.class_names = num_classes, class_names

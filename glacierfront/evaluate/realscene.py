@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from glacierfront.fronts import GLACIER, NA, OCEAN
+from glacierfront.zones import GLACIER, NA, OCEAN, ZONE_TITLES
 
 PIXEL_M = 60.0  # nominal pixel spacing the chips are written at (the shipped SAR model's training scale)
 CRS = "EPSG:32620"  # UTM 20N: chips are placed at its central meridian, where its scale factor is 0.9996
@@ -302,9 +302,6 @@ class Outcome:
     mde_crossing_px: float | None = None
 
 
-CLASS_NAMES = ("NA", "rock", "glacier", "ocean")
-
-
 def confusion_of(label: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
     """4 x 4 pixel counts, rows the label class, columns the predicted class (labels > 3 left out)."""
     keep = label <= 3
@@ -467,14 +464,14 @@ def confusion_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
             continue
         total = np.sum(mats, axis=0).astype(float)
         share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
-        for k, name in enumerate(CLASS_NAMES):
+        for k, name in enumerate(ZONE_TITLES):
             if total[k].sum() == 0:
                 continue
             rows.append(
                 {
                     "family": family,
                     "label": name,
-                    **{f"as_{n}": float(share[k, j]) for j, n in enumerate(CLASS_NAMES)},
+                    **{f"as_{n}": float(share[k, j]) for j, n in enumerate(ZONE_TITLES)},
                 }
             )
     return rows
@@ -543,7 +540,7 @@ def write_report(path: Path, title: str, results: dict[str, list[Outcome]], sett
         for r in confusion:
             text += (
                 f"| {r['family']} | {r['label']} | "
-                + " | ".join(f"{r['as_' + n]:.2f}" for n in CLASS_NAMES)
+                + " | ".join(f"{r['as_' + n]:.2f}" for n in ZONE_TITLES)
                 + " |\n"
             )
     path.with_suffix(".md").write_text(text)

@@ -6,7 +6,6 @@ of the working CRS, which in polar stereographic are up to a few per cent longer
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from shapely.geometry import MultiLineString, mapping, shape
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate.metrics import densify
 from glacierfront.geodesy import ground_paths, on_ellipsoid, path_length_m, sample_paths
+from glacierfront.io.acquisition import date_from_field
+from glacierfront.io.fields import field_key
 from glacierfront.io.vector_files import read_lines
 
 MATCH_MODES = ("scene", "date", "all")
@@ -40,8 +41,6 @@ NO_CRS_UNITS = "layer units"
 # A pair whose MDE is beyond this is almost certainly two different places (a layer with a wrong CRS, or
 # scenes matched wrongly), not a poor prediction: no calving front moves that far between two images.
 FAR_APART_M = 50_000.0
-
-_DATE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})")
 
 
 @dataclass
@@ -70,7 +69,7 @@ def read_layer(
     layer: str | None = None,
     exclude: tuple[str | Path, ...] = (),
 ) -> Layer:
-    """Read a front layer (a file, or a folder of files: see ``io.vectors.read_lines`` for ``layer`` and
+    """Read a front layer (a file, or a folder of files: see ``io.vector_files.read_lines`` for ``layer`` and
     ``exclude``); an empty layer is an error (nothing to compare) unless ``allow_empty``: a prediction
     without any front (what predict writes when it finds none) is a result, not a mistake."""
     path = Path(path)
@@ -86,14 +85,14 @@ def _same(a: str | Path, b: str | Path) -> bool:
 
 def _field(props: dict[str, Any], name: str) -> str | None:
     # Shapefile writers often upper-case field names; accept any case.
-    return next((k for k in props if k.lower() == name), None)
+    return field_key(props, (name,))
 
 
 def _normalise_key(value: Any, field: str) -> str:
     text = str(value).strip()
-    if field == "date" and (m := _DATE.match(text)):
-        # "2021-07-04", "20210704" and "2021-07-04T10:22:00" all name the same day.
-        return f"{m[1]}-{m[2]}-{m[3]}"
+    if field == "date" and (day := date_from_field(text)) is not None:
+        # "2021-07-04", "20210704", "2021/07/04" and "2021-07-04T10:22:00" all name the same day.
+        return day.isoformat()
     return text
 
 
@@ -125,7 +124,7 @@ def _merge(records: list[tuple[Any, dict]]) -> Any:
 def _resolution_hint(records: list[tuple[Any, dict]]) -> float | None:
     values = []
     for _, props in records:
-        name = next((found for f in RESOLUTION_FIELDS if (found := _field(props, f)) is not None), None)
+        name = field_key(props, RESOLUTION_FIELDS)
         try:
             value = float(props[name]) if name is not None and props[name] is not None else None
         except (TypeError, ValueError):

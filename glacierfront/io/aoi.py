@@ -7,18 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.fields import GLACIER_ID_FIELDS, field_value
 from glacierfront.io.raster import Scene
 from glacierfront.io.vector_files import check_geometries
 
 # The placeholders GDAL's GeoPackage driver writes for a layer without a CRS (e.g. ogr2ogr from a .shp
 # without .prj): they look like CRSs but say nothing about where the polygons are.
 UNDEFINED_SRS = ('"Undefined geographic SRS"', '"Undefined cartesian SRS"')
-
-
-# Fields a polygon or line names its glacier in (any case): predict tags the fronts inside an AOI polygon
-# with it, series matches fronts to boxes by it. A plain "name" field is not one: it holds text such as
-# "CaFFe bounding box" as often as a glacier's name (series still matches boxes by name, see series.read).
-GLACIER_ID_FIELDS = ("glacier_id", "glacierid", "glac_id", "glacier")
 
 
 def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:
@@ -29,7 +24,7 @@ def read_aoi(aoi: Path) -> tuple[str | None, list[dict]]:
 
 
 def read_aoi_polygons(aoi: Path) -> tuple[str | None, list[tuple[dict, str | None]]]:
-    """Like ``read_aoi``, with each polygon's glacier id (its ``glacier_id`` or ``name`` field, else None)."""
+    """Like ``read_aoi``, with each polygon's glacier id (a ``GLACIER_ID_FIELDS`` field, else None)."""
     import fiona
 
     try:
@@ -50,12 +45,8 @@ def read_aoi_polygons(aoi: Path) -> tuple[str | None, list[tuple[dict, str | Non
 
 
 def _glacier_id(props: dict) -> str | None:
-    lower = {str(k).lower(): v for k, v in props.items()}
-    for field in GLACIER_ID_FIELDS:
-        value = lower.get(field)
-        if value is not None and str(value).strip():
-            return str(value).strip()
-    return None
+    value = field_value(props, GLACIER_ID_FIELDS)
+    return None if value is None else str(value).strip()
 
 
 class AoiMask:

@@ -1,4 +1,5 @@
-"""CaFFe dataset helpers: image names, seasons, bounding boxes, zone PNG values and split listings."""
+"""CaFFe dataset helpers: image names, seasons, bounding boxes, zone PNG values, split listings and the
+train/validation split of a training run."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
 
-# CaFFe stores zone classes as these grey values; the class id is the index (0 NA, 1 rock, 2 glacier, 3 ocean).
-ZONE_PNG_VALUES = np.array([0, 64, 127, 254], dtype=np.uint8)
-ZONE_CLASS_NAMES = ("na", "rock", "glacier", "ocean")
-NA, ROCK, GLACIER, OCEAN = range(4)
-# A zone label pixel that says nothing (weak labels made from a front line): no class, left out of every loss
-# and score. In a zone PNG such pixels are transparent (alpha 0); in a class-id array they hold this value.
-IGNORE_ZONE = 255
+# The zone classes live in glacierfront.zones; these names stay importable from here.
+from glacierfront.zones import (  # noqa: F401
+    GLACIER,
+    IGNORE_ZONE,
+    NA,
+    OCEAN,
+    ROCK,
+    ZONE_CLASS_NAMES,
+    ZONE_PNG_VALUES,
+)
 
 # Glaciers north of the equator; every other CaFFe glacier is on the Antarctic Peninsula.
 NORTHERN_GLACIERS = frozenset({"COL", "JAC"})
@@ -347,3 +352,47 @@ def list_split(
     if not items:
         raise GlacierfrontError(f"{root / 'sar_images' / split}: no CaFFe .png images found")
     return CaffeSplit(data_dir=root, split=split, items=tuple(items))
+
+
+class _Named(Protocol):
+    name: str
+
+
+_Item = TypeVar("_Item", bound=_Named)
+
+
+def split_train_val(
+    items: Iterable[_Item],
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    val_glaciers: Iterable[str] | None = None,
+) -> tuple[list[_Item], list[_Item]]:
+    """Split training items into (train, val), both sorted by name; the same inputs give the same split.
+
+    Without ``val_glaciers``, ``round(val_fraction * n)`` items of the name-sorted list are drawn with a
+    fixed-seed generator (CaFFe has no official validation split; its baseline does the same). With
+    ``val_glaciers``, every image of those glaciers is held out and ``val_fraction`` is not used. Training
+    draws its validation images so, and ``evaluate --holdout`` draws them again from a run's config.
+    """
+    ordered = sorted(items, key=lambda item: item.name)
+    if val_glaciers is not None:
+        held = set(val_glaciers)
+        glacier_of = {item.name: parse_caffe_name(item.name).glacier for item in ordered}
+        missing = held - set(glacier_of.values())
+        if missing:
+            raise GlacierfrontError(
+                f"--val-glaciers: no training images of {', '.join(sorted(missing))}; "
+                f"available: {', '.join(sorted(set(glacier_of.values())))}"
+            )
+        val = [item for item in ordered if glacier_of[item.name] in held]
+        train = [item for item in ordered if glacier_of[item.name] not in held]
+    else:
+        if not 0.0 <= val_fraction < 1.0:
+            raise GlacierfrontError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        n_val = round(val_fraction * len(ordered))
+        picked = set(np.random.default_rng(seed).permutation(len(ordered))[:n_val].tolist())
+        val = [item for k, item in enumerate(ordered) if k in picked]
+        train = [item for k, item in enumerate(ordered) if k not in picked]
+    if not train:
+        raise GlacierfrontError("the validation split takes every training image; hold out fewer images")
+    return train, val

@@ -26,15 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import (
-    GLACIER,
-    IGNORE_ZONE,
-    OCEAN,
-    clamp_bbox,
-    parse_caffe_name,
-    read_png,
-    write_zones,
-)
+from glacierfront.io.caffe import clamp_bbox, parse_caffe_name, read_png, write_zones
+from glacierfront.zones import GLACIER, IGNORE_ZONE, OCEAN
 
 # The three glaciers of the FrontLearning chips, by the WRS-2 path/row of their Landsat scenes (its README).
 FRONTLEARNING_GLACIERS = {

@@ -10,14 +10,10 @@ import rasterio
 from rasterio.enums import ColorInterp
 
 from glacierfront.io.atomic import atomic_path
+from glacierfront.zones import ZONE_CLASS_NAMES, ZONE_COLOURS
 
-# Colours a glaciologist expects: NA black, rock brown, glacier white-blue, ocean dark blue.
-ZONE_COLOURS = {
-    0: (0, 0, 0, 255),
-    1: (140, 100, 70, 255),
-    2: (225, 240, 255, 255),
-    3: (25, 60, 140, 255),
-}
+# The band's "classes" tag: "0 na, 1 rock, 2 glacier, 3 ocean".
+CLASSES_TAG = ", ".join(f"{k} {name}" for k, name in enumerate(ZONE_CLASS_NAMES))
 NODATA = 255  # pixels outside the scene's valid area; class 0 (NA) is a class, not nodata
 
 
@@ -52,5 +48,5 @@ def write_zones(
             dst.write(np.asarray(zones[row0 : row0 + rows], dtype=np.uint8), 1, window=window)
         dst.write_colormap(1, ZONE_COLOURS)
         dst.colorinterp = [ColorInterp.palette]
-        dst.update_tags(1, classes="0 na, 1 rock, 2 glacier, 3 ocean", nodata_value=str(NODATA))
+        dst.update_tags(1, classes=CLASSES_TAG, nodata_value=str(NODATA))
     return path

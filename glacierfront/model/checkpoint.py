@@ -15,7 +15,8 @@ from glacierfront import __version__
 from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.atomic import atomic_path
 from glacierfront.model.cisnet import CISNet
-from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, ZONE_CLASSES, CISNetConfig
+from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, CISNetConfig
+from glacierfront.zones import ZONE_CLASS_NAMES
 
 FORMAT = "glacierfront-checkpoint"
 FORMAT_VERSION = 1
@@ -24,7 +25,7 @@ FORMAT_VERSION = 1
 def default_metadata(config: CISNetConfig) -> dict[str, Any]:
     """Metadata every model file carries; training adds to it."""
     return {
-        "classes": list(ZONE_CLASSES[: config.num_classes]),
+        "classes": list(ZONE_CLASS_NAMES[: config.num_classes]),
         "normalization": {"mean": SAR_MEAN, "std": SAR_STD, "input_scale": "8-bit amplitude / 255"},
         "tile_size": DEFAULT_TILE,
         "resolution_m": None,  # nominal pixel spacing (m) of the training data; predict resamples to it

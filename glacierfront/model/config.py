@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.zones import NUM_ZONE_CLASSES
+from glacierfront.zones import ZONE_CLASS_NAMES as ZONE_CLASSES  # noqa: F401  (kept importable from here)
 
 # ConvNeXt V2 sizes as data: (blocks per stage, channels per stage).
 ENCODER_SIZES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -18,9 +20,6 @@ ENCODER_SIZES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 DECODER_KINDS = ("additive", "unet")
-
-# CaFFe zone classes, in class-id order (mask values 0, 64, 127, 254).
-ZONE_CLASSES = ("na", "rock", "glacier", "ocean")
 
 # z-normalisation of 8-bit SAR amplitude scaled to [0, 1], as the CISNet authors train.
 SAR_MEAN = 0.3047
@@ -44,7 +43,7 @@ class CISNetConfig:
 
     encoder: str = "atto"
     in_channels: int = 1
-    num_classes: int = 4
+    num_classes: int = NUM_ZONE_CLASSES
     decoder: str = "additive"
     drop_path: float = 0.1
     change_branch: bool = True

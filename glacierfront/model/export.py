@@ -12,6 +12,7 @@ from typing import Any
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.checksum import sha256_file
+from glacierfront.model.scale import read_scale
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization
@@ -70,8 +71,6 @@ def _parse_range(value: str | tuple[float, float]) -> tuple[float, float]:
 
 def _stamped(meta: dict[str, Any], stamp: dict[str, Any] | None, source: str | Path) -> dict[str, Any]:
     """``meta`` with ``stamp`` over it, refused when the resulting scale keys do not fit together."""
-    from glacierfront.model.info import read_scale
-
     meta = {**meta, **(stamp or {})}
     read_scale(meta, str(source))
     return meta

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import zipfile
 from pathlib import Path, PurePath
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.checksum import sha256_file, verify_listed_checksum
 from glacierfront.model.export import read_onnx_metadata
+from glacierfront.model.scale import read_scale  # noqa: F401  (kept importable from here)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 # What a fine-tuned model was adapted from and on what (glacierfront finetune): shown as rows of their own.
@@ -17,42 +17,6 @@ FINETUNE_KEYS = ("finetuned_from", "finetuned_on")
 # Paths of the machine a model was trained on, as train and finetune stamp them: a run's config (its data, its
 # run folder, the weights it started from) and the data a fine-tune read. Shown by their last part only.
 TRAIN_CONFIG_PATH_KEYS = ("data", "out", "encoder_weights", "init_from")
-
-
-def read_scale(metadata: dict[str, Any], source: str) -> tuple[float | None, tuple[float, float] | None]:
-    """The model's stated scale: ``resolution_m`` and ``resolution_range_m`` (either may be absent: None).
-
-    Files written before these keys existed simply have neither. A value that is present but not a positive
-    number, or a range that is not [lo, hi] with 0 < lo <= hi (and around resolution_m), is an error naming
-    ``source``.
-    """
-    nominal = metadata.get("resolution_m")
-    span = metadata.get("resolution_range_m")
-    if nominal is not None:
-        if not _positive(nominal):
-            raise GlacierfrontError(
-                f"{source}: metadata resolution_m {nominal!r} is not a positive number of metres"
-            )
-        nominal = float(nominal)
-    if span is not None:
-        if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(_positive(v) for v in span)):
-            raise GlacierfrontError(
-                f"{source}: metadata resolution_range_m {span!r} is not [lo, hi] in metres"
-            )
-        span = (float(span[0]), float(span[1]))
-        if span[0] > span[1]:
-            raise GlacierfrontError(f"{source}: metadata resolution_range_m {list(span)}: lo is above hi")
-        if nominal is not None and not span[0] <= nominal <= span[1]:
-            raise GlacierfrontError(
-                f"{source}: metadata resolution_m {nominal:g} lies outside resolution_range_m {list(span)}"
-            )
-    return nominal, span
-
-
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    )
 
 
 def model_kind(path: str | Path) -> str:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ from shapely.ops import linemerge, split
 
 from glacierfront.attributes import decimal_year
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.fields import NotABearing, compass_point, parse_bearing
 from glacierfront.series.equal_area import centre_lonlat, equal_area_crs, reproject
 from glacierfront.series.read import Front, Reference
 
@@ -66,12 +66,6 @@ COLUMNS = (
     "source_quality",
     "source",
 )
-_COMPASS = {
-    name: i * 22.5
-    for i, name in enumerate(
-        ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
-    )
-}
 # A direction more than this far from the box's long axis says nothing about which end is upstream.
 MAX_AXIS_ANGLE_DEG = 60.0
 # A box less than this many times as long as wide has no clear long axis.
@@ -193,27 +187,19 @@ def parse_upstream(value: str | float | None) -> float | None:
     from north; the bearing in degrees, None for None."""
     if value is None:
         return None
-    if isinstance(value, (int, float)):
-        bearing = float(value)
-    else:
-        text = str(value).strip().upper()
-        if text in _COMPASS:
-            return _COMPASS[text]
-        try:
-            bearing = float(re.sub(r"\s*(DEG|°)$", "", text))
-        except ValueError:
-            raise GlacierfrontError(
-                f"upstream {value!r}: give a compass direction into the glacier (N, NE, E, ..., NNW) "
-                "or a bearing in degrees, e.g. --upstream E or --upstream 95"
-            ) from None
-    if not math.isfinite(bearing):
-        raise GlacierfrontError(f"upstream {value!r}: not a bearing; e.g. --upstream 95")
-    return bearing % 360.0
+    try:
+        return parse_bearing(value)
+    except NotABearing as err:
+        if err.number:
+            raise GlacierfrontError(f"upstream {value!r}: not a bearing; e.g. --upstream 95") from None
+        raise GlacierfrontError(
+            f"upstream {value!r}: give a compass direction into the glacier (N, NE, E, ..., NNW) "
+            "or a bearing in degrees, e.g. --upstream E or --upstream 95"
+        ) from None
 
 
 def _compass_name(bearing: float) -> str:
-    name = min(_COMPASS, key=lambda k: abs((_COMPASS[k] - bearing + 180) % 360 - 180))
-    return f"{bearing:.0f} deg ({name})"
+    return f"{bearing:.0f} deg ({compass_point(bearing)})"
 
 
 def _unit(bearing: float) -> np.ndarray:

@@ -1,15 +1,14 @@
 """Reading a series: front lines with their dates from files or folders, and the boxes or centre-lines.
 
 A front line's fields are looked up by any case and by the names the front databases use (CALFIN,
-TermPicks, MEaSUREs, and predict's own): see the ``*_FIELDS`` tuples.
+TermPicks, MEaSUREs, and predict's own): see the ``*_FIELDS`` tuples of ``io.fields``. Dates are read by
+``io.acquisition``'s two rules: ``date_from_field`` for a date field, ``date_from_name`` for a file name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,18 @@ from typing import Any
 import fiona
 
 from glacierfront.errors import GlacierfrontError, first_line
-from glacierfront.io.acquisition import acquisition
-from glacierfront.io.aoi import GLACIER_ID_FIELDS
+from glacierfront.io.acquisition import acquisition, date_from_field, date_from_name
 from glacierfront.io.caffe import parse_caffe_name
+from glacierfront.io.fields import (
+    BOX_ID_FIELDS,
+    DATE_FIELDS,
+    GLACIER_ID_FIELDS,
+    IMAGE_FIELDS,
+    QUALITY_FIELDS,
+    SENSOR_FIELDS,
+    UPSTREAM_FIELDS,
+    field_value,
+)
 from glacierfront.io.vector_files import (
     DEFAULT_LAYER,
     PolygonsNotLines,
@@ -31,16 +39,9 @@ from glacierfront.io.vector_files import (
 
 # The files a folder of fronts is searched for (recursively; hidden files and folders are skipped).
 FRONT_SUFFIXES = (".gpkg", ".shp", ".geojson")
-DATE_FIELDS = ("date", "acq_date", "acquisition_date", "image_date")
-GLACIER_FIELDS = GLACIER_ID_FIELDS
-BOX_ID_FIELDS = (*GLACIER_FIELDS, "name")
-SENSOR_FIELDS = ("sensor", "satellite", "platform", "mission")
-IMAGE_FIELDS = ("image_id", "imageid", "scene", "image")
-QUALITY_FIELDS = ("quality", "quality_flag", "qualflag", "qual_flag")
-UPSTREAM_FIELDS = ("upstream",)
-# A date field's text: any four-digit year (maps of the 1850s are fronts too); file names are read by the
-# stricter rule of io.acquisition.
-_DATE = re.compile(r"^\s*(\d{4})[-/]?([01]\d)[-/]?([0-3]\d)(?:$|[T\s_])")
+# A date field's value (any four-digit year: maps of the 1850s are fronts too); file names are read by the
+# stricter io.acquisition.date_from_name.
+parse_date = date_from_field
 
 
 @dataclass
@@ -107,40 +108,12 @@ def find_front_files(paths: Sequence[str | Path], exclude: Iterable[str | Path] 
     return found
 
 
-def _field(props: dict[str, Any], names: Sequence[str]) -> Any:
-    """The first non-empty value of a field named like one of ``names`` (any case)."""
-    lowered = {str(k).lower(): v for k, v in props.items()}
-    for name in names:
-        value = lowered.get(name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        if str(value).strip():
-            return value
-    return None
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip() or None
-
-
-def parse_date(value: Any) -> dt.date | None:
-    """A date from a field value: a date or datetime, or text such as 2013-09-08, 20130908,
-    2013/09/08 or 2013-09-08T10:22:00; None when it is none of these."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    match = _DATE.match(str(value))
-    if match is None:
-        return None
-    try:
-        return dt.date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return None
 
 
 def _front_layer(path: Path, layer: str | None) -> str | None:
@@ -173,11 +146,11 @@ def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[d
         named_glacier = parse_caffe_name(path.stem).glacier
     except GlacierfrontError:
         named_glacier = None
-    name_date = dt.date.fromisoformat(named["date"]) if named["date"] else None
+    name_date = date_from_name(path.stem)
     lines = []
     for index, (geom, props) in enumerate(records):
-        value = _field(props, DATE_FIELDS)
-        date = parse_date(value) if value is not None else None
+        value = field_value(props, DATE_FIELDS)
+        date = date_from_field(value) if value is not None else None
         if value is not None and date is None:
             raise GlacierfrontError(
                 f"{path}: line {index} has date {str(value)!r}, which is not a date; write YYYY-MM-DD"
@@ -196,10 +169,10 @@ def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[d
             {
                 "geometry": geom,
                 "date": date,
-                "glacier_id": _text(_field(props, GLACIER_FIELDS)) or named_glacier,
-                "sensor": _text(_field(props, SENSOR_FIELDS)) or named["sensor"],
-                "image_id": _text(_field(props, IMAGE_FIELDS)),
-                "source_quality": _text(_field(props, QUALITY_FIELDS)),
+                "glacier_id": _text(field_value(props, GLACIER_ID_FIELDS)) or named_glacier,
+                "sensor": _text(field_value(props, SENSOR_FIELDS)) or named["sensor"],
+                "image_id": _text(field_value(props, IMAGE_FIELDS)),
+                "source_quality": _text(field_value(props, QUALITY_FIELDS)),
                 "source": str(path),
             }
         )
@@ -272,13 +245,13 @@ def _read_features(path: Path, layer: str | None, flag: str) -> tuple[list[tuple
 def _references(path: Path, features: list[tuple[Any, dict]], crs: Any, flag: str) -> list[Reference]:
     refs = []
     for index, (geom, props) in enumerate(features):
-        glacier = _text(_field(props, BOX_ID_FIELDS))
+        glacier = _text(field_value(props, BOX_ID_FIELDS))
         refs.append(
             Reference(
                 glacier_id=glacier or (path.stem if len(features) == 1 else f"{path.stem}-{index + 1}"),
                 geometry=geom,
                 crs=crs,
-                upstream=_text(_field(props, UPSTREAM_FIELDS)),
+                upstream=_text(field_value(props, UPSTREAM_FIELDS)),
                 named=glacier is not None,
                 source=str(path),
             )

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.run_config import read_run_config
 from glacierfront.model.config import CISNetConfig
 from glacierfront.train.augment import INTENSITY, PARTIAL_VIEWS, AugmentConfig
+from glacierfront.zones import NUM_ZONE_CLASSES
 
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -115,7 +117,7 @@ class TrainConfig:
         return CISNetConfig(
             encoder=self.encoder,
             in_channels=1,
-            num_classes=4,
+            num_classes=NUM_ZONE_CLASSES,
             decoder=self.decoder,
             drop_path=self.drop_path,
             change_branch=self.change_branch,
@@ -146,7 +148,4 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as err:
-            raise GlacierfrontError(f"{path}: cannot read the run's config ({err})") from None
+        return cls.from_dict(read_run_config(path))

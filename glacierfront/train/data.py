@@ -1,9 +1,12 @@
-"""Training data for CISNet: train/val split, CaFFe patches, global random pairing and the change label."""
+"""Training data for CISNet: CaFFe patches, global random pairing and the change label.
+
+The train/val split is ``io.caffe.split_train_val`` (evaluate --holdout draws it too, without torch).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -11,10 +14,15 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.caffe import GLACIER, IGNORE_ZONE, NA, parse_caffe_name, read_png, read_zones
+from glacierfront.io.caffe import (
+    read_png,
+    read_zones,
+    split_train_val,  # noqa: F401  (kept importable from here)
+)
 from glacierfront.model.config import SAR_MEAN, SAR_STD
 from glacierfront.train.augment import AugmentConfig, zoom
 from glacierfront.train.augment import augment as augment_patch
+from glacierfront.zones import GLACIER, IGNORE_ZONE, NA
 
 IGNORE_INDEX = -100  # torch's default ignore_index for cross-entropy
 CHANGE_MODES = ("glacier", "all-classes")
@@ -26,42 +34,6 @@ class ImageItem(Protocol):
     name: str
     image: object  # path to the 8-bit SAR PNG
     zones: object  # path to the zone PNG (0/64/127/254)
-
-
-def split_train_val(
-    items: Iterable[ImageItem],
-    val_fraction: float = 0.1,
-    seed: int = 0,
-    val_glaciers: Iterable[str] | None = None,
-) -> tuple[list[ImageItem], list[ImageItem]]:
-    """Split training items into (train, val), both sorted by name; the same inputs give the same split.
-
-    Without ``val_glaciers``, ``round(val_fraction * n)`` items of the name-sorted list are drawn with a
-    fixed-seed generator (CaFFe has no official validation split; its baseline does the same). With
-    ``val_glaciers``, every image of those glaciers is held out and ``val_fraction`` is not used.
-    """
-    ordered = sorted(items, key=lambda item: item.name)
-    if val_glaciers is not None:
-        held = set(val_glaciers)
-        glacier_of = {item.name: parse_caffe_name(item.name).glacier for item in ordered}
-        missing = held - set(glacier_of.values())
-        if missing:
-            raise GlacierfrontError(
-                f"--val-glaciers: no training images of {', '.join(sorted(missing))}; "
-                f"available: {', '.join(sorted(set(glacier_of.values())))}"
-            )
-        val = [item for item in ordered if glacier_of[item.name] in held]
-        train = [item for item in ordered if glacier_of[item.name] not in held]
-    else:
-        if not 0.0 <= val_fraction < 1.0:
-            raise GlacierfrontError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-        n_val = round(val_fraction * len(ordered))
-        picked = set(np.random.default_rng(seed).permutation(len(ordered))[:n_val].tolist())
-        val = [item for k, item in enumerate(ordered) if k in picked]
-        train = [item for k, item in enumerate(ordered) if k not in picked]
-    if not train:
-        raise GlacierfrontError("the validation split takes every training image; hold out fewer images")
-    return train, val
 
 
 def normalise(image01: np.ndarray) -> torch.Tensor:

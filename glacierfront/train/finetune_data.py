@@ -30,26 +30,24 @@ from typing import Any
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.acquisition import date_from_field, date_from_name
 from glacierfront.io.caffe import (
     parse_caffe_name,
     read_png,
     write_zones,
 )
+from glacierfront.io.fields import (
+    DATE_FIELDS,
+    SCENE_FIELDS,
+    UPSTREAM_FIELDS,
+    field_value,
+    parse_bearing,
+)
 from glacierfront.io.frontlines import front_box, weak_zones_along, write_bbox
 
-# Compass points, clockwise from north: a --glacier-side / AOI 'upstream' direction may be any of them.
-COMPASS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
-# Fields a fronts layer may carry to say which scene a line belongs to (any case).
-SCENE_FIELDS = ("scene",)
-DATE_FIELDS = ("date",)
-UPSTREAM_FIELDS = ("upstream",)
 # A crop is at least this big (the training patch), and reaches this far beyond the labelled pixels.
 MIN_CROP_PX = 256
 CROP_MARGIN_PX = 32
-_DATE_RES = (
-    re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)"),
-    re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?:T\d{6})?(?!\d)"),
-)
 
 
 # -- directions -------------------------------------------------------------------------------------------
@@ -62,22 +60,6 @@ class GlacierSide:
     point: tuple[float, float] | None = None
     crs: str | None = None
     text: str = ""
-
-
-def parse_bearing(value: str | float) -> float:
-    """A compass point (N, ENE, ...) or a bearing in degrees, clockwise from north, as degrees in [0, 360)."""
-    text = str(value).strip().upper()
-    if text in COMPASS:
-        return COMPASS.index(text) * 22.5
-    try:
-        number = float(text)
-    except ValueError:
-        raise GlacierfrontError(
-            f"{value!r}: not a direction; give a compass point (N, NE, E, ..., NNW) or a bearing in degrees"
-        ) from None
-    if not math.isfinite(number):
-        raise GlacierfrontError(f"{value!r}: not a direction; give a bearing in degrees, e.g. 95")
-    return number % 360.0
 
 
 def parse_glacier_side(value: str | None) -> GlacierSide | None:
@@ -266,35 +248,9 @@ def _image_upstream(front: np.ndarray, side: GlacierSide) -> np.ndarray:
 
 
 # -- georeferenced scenes ------------------------------------------------------------------------------------
-def _field(props: dict[str, Any], names: Sequence[str]) -> Any:
-    lower = {str(k).lower(): v for k, v in props.items()}
-    for name in names:
-        value = lower.get(name)
-        if value is not None and str(value).strip():
-            return value
-    return None
-
-
-def find_date(text: str) -> dt.date | None:
-    """The first valid date written YYYY-MM-DD or YYYYMMDD (also YYYYMMDDThhmmss) in ``text``."""
-    for pattern in _DATE_RES:
-        for match in pattern.finditer(text):
-            try:
-                return dt.date(int(match[1]), int(match[2]), int(match[3]))
-            except ValueError:
-                continue
-    return None
-
-
 def _line_date(props: dict[str, Any]) -> dt.date | None:
-    value = _field(props, DATE_FIELDS)
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return find_date(str(value))
+    value = field_value(props, DATE_FIELDS)
+    return None if value is None else date_from_field(value)
 
 
 @dataclass
@@ -341,10 +297,10 @@ def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontL
         elif file_crs is not None and file_crs != crs:
             records = reproject_records(records, file_crs, crs)
         for k, (geom, props) in enumerate(records, start=1):
-            scene = _field(props, SCENE_FIELDS)
+            scene = field_value(props, SCENE_FIELDS)
             date = _line_date(props)
             if date is None and scene is None:
-                date = find_date(file.stem)
+                date = date_from_name(file.stem)
             label = (
                 f"line {k} of {file.name}"
                 + (f" (date {date})" if date else "")
@@ -361,7 +317,7 @@ def match_lines(scene: Path, lines: Sequence[FrontLine]) -> list[FrontLine]:
     named = [ln for ln in lines if ln.scene is not None and ln.scene in (scene.name, scene.stem)]
     if named:
         return named
-    date = find_date(scene.stem)
+    date = date_from_name(scene.stem)
     if date is None:
         return []
     return [ln for ln in lines if ln.scene is None and ln.date == date]
@@ -425,7 +381,7 @@ def scenes_to_caffe(
         if not matched:
             prepared.warnings.append(
                 f"{scene_path.name}: no front line matches it (by a 'scene' field or its date "
-                f"{find_date(scene_path.stem) or 'unknown: none in the file name'}); skipped"
+                f"{date_from_name(scene_path.stem) or 'unknown: none in the file name'}); skipped"
             )
             continue
         scene, _choice = open_for_model(scene_path, backend, read)
@@ -473,7 +429,7 @@ def _read_aoi(path: Path) -> _Aoi:
     try:
         with fiona.open(path) as src:
             for feature in src:
-                value = _field(dict(feature.properties), UPSTREAM_FIELDS)
+                value = field_value(dict(feature.properties), UPSTREAM_FIELDS)
                 if value is not None:
                     upstream = parse_bearing(value)
                     break
@@ -572,7 +528,7 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
     upstream = _scene_upstream(front, transform, scene.crs, fronts_crs, options.glacier_side, aoi, scene_path)
     zones = weak_zones_along(front, upstream, region, depth_px)
     date = (
-        find_date(scene_path.stem)
+        date_from_name(scene_path.stem)
         or next((ln.date for ln in matched if ln.date), None)
         or dt.date(2000, 1, 1)
     )

@@ -20,11 +20,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from glacierfront.errors import GlacierfrontError, StoppedBySignal
-from glacierfront.io.caffe import data_label, list_split
+from glacierfront.io.caffe import data_label, list_split, split_train_val
 from glacierfront.model import CISNet, load_checkpoint, load_encoder_weights, save_checkpoint
 from glacierfront.model.config import DEFAULT_TILE
 from glacierfront.train.config import TrainConfig
-from glacierfront.train.data import CaffePatches, PairDataset, PairSampler, change_label, split_train_val
+from glacierfront.train.data import CaffePatches, PairDataset, PairSampler, change_label
 from glacierfront.train.losses import AdaptiveJointLoss, change_loss, param_groups, segmentation_loss
 from glacierfront.train.validate import validate
 
