@@ -166,7 +166,7 @@ def _epochs(run: Path) -> list[float]:
 
 
 def child(wanted: Path) -> None:
-    from glacierfront.inference import load_backend
+    from glacierfront.model.backend import load_backend
     from glacierfront.train.loop import Trainer
 
     config = TrainConfig.load(wanted)

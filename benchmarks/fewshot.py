@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from glacierfront.evaluate.caffe import CaffeOptions, evaluate_caffe
-from glacierfront.inference import load_backend
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import list_split, parse_caffe_name
+from glacierfront.model.backend import load_backend
 from glacierfront.train import finetune as ft
 from glacierfront.train import finetune_data as fd
 

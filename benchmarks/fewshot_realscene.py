@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from glacierfront.evaluate import realscene as rs
-from glacierfront.inference import load_backend
 from glacierfront.io.vector_files import read_lines, write_lines
+from glacierfront.model.backend import load_backend
 from glacierfront.train import finetune as ft
 from glacierfront.train import finetune_data as fd
 

@@ -45,11 +45,11 @@ from rasterio.transform import from_origin
 
 from glacierfront.evaluate.caffe import PIXEL_MIN_LENGTH_PX, CaffeOptions, _items, holdout_config
 from glacierfront.evaluate.metrics import MDEAccumulator, ZoneAccumulator, front_distances
-from glacierfront.fronts import extract_front
-from glacierfront.inference import load_backend
 from glacierfront.io.caffe import list_split, read_bbox, read_png, zones_from_png_values
 from glacierfront.io.raster import TRAIN_STATS, open_scene
-from glacierfront.segment import segment_array
+from glacierfront.model.backend import load_backend
+from glacierfront.predict.fronts import extract_front
+from glacierfront.predict.segment import segment_array
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "cisnet-atto-caffe256.onnx"

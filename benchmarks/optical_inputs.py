@@ -16,8 +16,8 @@ import rasterio
 
 from glacierfront.data import SAMPLE_OPTICAL_DIR
 from glacierfront.evaluate import evaluate_vectors
-from glacierfront.inference import load_backend, model_path
 from glacierfront.io.vector_files import write_lines
+from glacierfront.model.backend import load_backend, model_path
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
 
 

@@ -51,11 +51,11 @@ def make_scene(path: Path, size: int, block_rows: int = 1024) -> Path:
 
 
 def child(args: argparse.Namespace) -> None:
-    from glacierfront.inference import load_backend
+    from glacierfront.model.backend import load_backend
     from glacierfront.predict import PredictOptions, predict_scene
 
     try:
-        from glacierfront.segment import default_batch, tiling_for
+        from glacierfront.predict.segment import default_batch, tiling_for
     except ImportError:  # an older glacierfront on PYTHONPATH, for before/after tables
         default_batch = tiling_for = None
 

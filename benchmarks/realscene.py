@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from glacierfront.evaluate import realscene as rs
-from glacierfront.inference import load_backend, model_path
+from glacierfront.model.backend import load_backend, model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "caffe256"
@@ -39,7 +39,7 @@ def draw(backend, chip, path: Path, framings=("whole", "crop1", "rot90", "float-
 
     from glacierfront.io.vector_files import read_lines
     from glacierfront.predict import PredictOptions, predict_scene
-    from glacierfront.vectorise import map_geometry
+    from glacierfront.predict.vectorise import map_geometry
 
     colours = ListedColormap(["#000000", "#8c6d46", "#f2f2f2", "#3a6fb0"])
     cases = [c for c in rs.framings(chip) if c.framing in framings]

@@ -32,8 +32,8 @@ from rasterio.enums import Resampling
 
 from glacierfront.data import SAMPLE_DIR
 from glacierfront.evaluate import evaluate_vectors
-from glacierfront.inference import default_model_path, load_backend
 from glacierfront.io.vector_files import write_lines
+from glacierfront.model.backend import default_model_path, load_backend
 from glacierfront.model.export import export_checkpoint, restamp_onnx, scale_metadata
 from glacierfront.model.info import model_kind
 from glacierfront.predict import LINE_SCHEMA, NATIVE, PredictOptions, model_scale, predict_scene

@@ -14,9 +14,9 @@ from affine import Affine
 from rasterio.crs import CRS
 from scipy import ndimage
 
-from glacierfront.fronts import front_codes
-from glacierfront.tiling import BandStitcher, tile_rows
-from glacierfront.vectorise import FrontLine, lines_from_pixels
+from glacierfront.predict.fronts import front_codes
+from glacierfront.predict.tiling import BandStitcher, tile_rows
+from glacierfront.predict.vectorise import FrontLine, lines_from_pixels
 
 
 def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:

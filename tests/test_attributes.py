@@ -9,11 +9,12 @@ import rasterio
 from fakes import GLACIER, OCEAN, ROCK, threshold_model
 from rasterio.transform import from_origin
 
-from glacierfront.attributes import QUALITY_FLAGS, decimal_year
 from glacierfront.cli import main
-from glacierfront.inference import load_backend
+from glacierfront.io.acquisition import decimal_year
 from glacierfront.io.vector_files import read_lines
+from glacierfront.model.backend import load_backend
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene
+from glacierfront.predict.attributes import QUALITY_FLAGS
 
 X0, Y0, RES = -200_000.0, -2_000_000.0, 20.0
 

@@ -30,7 +30,7 @@ from glacierfront.batch.sources import scene_source
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.vector_files import read_lines
-from glacierfront.outputs import plan_outputs
+from glacierfront.predict.outputs import plan_outputs
 
 
 @pytest.fixture(scope="module")

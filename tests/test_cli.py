@@ -91,8 +91,8 @@ def test_usage_error_exits_2_without_traceback(capsys):
 def test_listed_checksum_mismatch_refuses_to_load(atto_checkpoint, tmp_path, capsys):
     import shutil
 
-    from glacierfront.inference import load_backend
     from glacierfront.io.checksum import sha256_file
+    from glacierfront.model.backend import load_backend
 
     model = tmp_path / "m.pt"
     shutil.copy(atto_checkpoint[0], model)
@@ -108,8 +108,8 @@ def test_listed_checksum_mismatch_refuses_to_load(atto_checkpoint, tmp_path, cap
 def test_a_listed_file_whose_name_holds_spaces_is_verified_too(atto_checkpoint, tmp_path):
     import shutil
 
-    from glacierfront.inference import load_backend
     from glacierfront.io.checksum import sha256_file
+    from glacierfront.model.backend import load_backend
 
     model = tmp_path / "my model v2.pt"
     shutil.copy(atto_checkpoint[0], model)

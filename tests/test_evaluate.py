@@ -18,9 +18,9 @@ from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate import CaffeOptions, csv_rows, evaluate_caffe, evaluate_vectors, local_metric_crs
 from glacierfront.evaluate.metrics import densify
-from glacierfront.inference import Backend
 from glacierfront.io.caffe import list_split, read_png, zones_from_png_values, zones_to_png_values
 from glacierfront.io.vector_files import write_lines
+from glacierfront.model.backend import Backend
 from glacierfront.model.config import CISNetConfig
 
 SAMPLE = Path(__file__).parent / "data" / "caffe256_sample"
@@ -671,7 +671,7 @@ def test_csv_rows_cover_every_vector_scene(tmp_path):
 
 
 def test_without_model_or_pred_dir_the_default_model_runs(capsys, patched_model):
-    from glacierfront.inference import default_model_path
+    from glacierfront.model.backend import default_model_path
 
     calls = patched_model(perfect_backend())
     code, out, err = run_cli(capsys, "evaluate", "--data", SAMPLE, "--split", "train", "--pixels", "--json")
@@ -693,7 +693,7 @@ def test_floor_alone_scores_labels_without_loading_a_model(capsys, patched_model
 
 
 def test_missing_default_model_is_a_one_line_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("glacierfront.inference.MODELS_DIR", tmp_path)
+    monkeypatch.setattr("glacierfront.model.backend.MODELS_DIR", tmp_path)
     code, _, err = run_cli(capsys, "evaluate", "--data", SAMPLE, "--split", "train", "--pixels")
     assert code == 1
     assert_one_line_error(err, "no default model", "--model")

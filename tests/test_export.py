@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import load_backend
 from glacierfront.io.checksum import sha256_file
+from glacierfront.model.backend import load_backend
 from glacierfront.model.export import INPUT_NAME, export_onnx, read_onnx_metadata
 
 
@@ -119,8 +119,8 @@ def test_inference_checkpoint_drops_training_state(tmp_path):
 
 
 def test_export_stamps_resolution_into_onnx_and_checkpoint(atto_checkpoint, exported, tmp_path):
-    from glacierfront.inference import load_backend
     from glacierfront.model import load_checkpoint
+    from glacierfront.model.backend import load_backend
     from glacierfront.model.export import export_checkpoint, scale_metadata
 
     stamp = scale_metadata(60.0, "30,120")
@@ -166,8 +166,8 @@ def test_bad_scale_stamps_are_refused(atto_checkpoint, tmp_path, resolution_m, s
 
 
 def test_files_without_scale_keys_still_load(atto_checkpoint, exported, tmp_path):
-    from glacierfront.inference import load_backend
     from glacierfront.model import load_checkpoint
+    from glacierfront.model.backend import load_backend
     from glacierfront.model.info import describe_model
     from glacierfront.predict import model_scale
 

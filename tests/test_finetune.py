@@ -20,11 +20,11 @@ from shapely.geometry import LineString, box, mapping
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import load_backend
 from glacierfront.io.caffe import GLACIER, IGNORE_ZONE, OCEAN, read_png, read_zones
 from glacierfront.io.checksum import sha256_file
 from glacierfront.io.frontlines import weak_zones
 from glacierfront.model import load_checkpoint, load_model
+from glacierfront.model.backend import load_backend
 from glacierfront.model.export import export_checkpoint
 from glacierfront.train import finetune as ft
 from glacierfront.train import finetune_data as fd

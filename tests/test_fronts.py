@@ -9,7 +9,8 @@ import pytest
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate.metrics import MDEAccumulator, front_distances
-from glacierfront.fronts import (
+from glacierfront.io.caffe import list_split, read_bbox, read_png, zones_from_png_values
+from glacierfront.predict.fronts import (
     GLACIER,
     NA,
     OCEAN,
@@ -22,7 +23,6 @@ from glacierfront.fronts import (
     postprocess_zones,
     remove_short_fronts,
 )
-from glacierfront.io.caffe import list_split, read_bbox, read_png, zones_from_png_values
 
 SAMPLE_DIR = Path(__file__).parent / "data" / "caffe256_sample"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from glacierfront.fronts import extract_front_and_zones
-from glacierfront.fronts_banded import extract_front_banded
+from glacierfront.predict.fronts import extract_front_and_zones
+from glacierfront.predict.fronts_banded import extract_front_banded
 
 
 def blobby_zones(seed: int, shape=(97, 83)) -> np.ndarray:

@@ -13,9 +13,9 @@ from shapely.geometry import mapping
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts_box import best_cuts
-from glacierfront.inference import load_backend
+from glacierfront.model.backend import load_backend
 from glacierfront.predict import PredictOptions, predict_scene
+from glacierfront.predict.fronts_box import best_cuts
 
 RES = 20.0
 X0, Y0 = -200_000.0, -2_000_000.0

@@ -17,13 +17,13 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
-import glacierfront.predict as predict_module
+import glacierfront.predict.scene as predict_module
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import load_backend
 from glacierfront.io.raster import open_scene
+from glacierfront.model.backend import load_backend
 from glacierfront.predict import PredictOptions, fraction_true, open_for_model, predict_scene
-from glacierfront.quicklook import render_quicklook
+from glacierfront.predict.quicklook import render_quicklook
 
 # A 300 x 400 scene of 0.001 degree pixels whose top-left corner is at 50 W, 70.3 N: pixels of about
 # 38 m (x) by 111 m (y); glacier left of column 220 (50 W + 0.22 degrees), ocean right of it.

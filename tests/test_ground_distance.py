@@ -22,7 +22,7 @@ from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate import evaluate_vectors
 from glacierfront.io.vector_files import write_lines
-from glacierfront.vectorise import length_m
+from glacierfront.predict.vectorise import length_m
 
 A = 6_378_137.0
 F = 1 / 298.257223563

@@ -9,7 +9,7 @@ importing the module that defines it.
 
 The floors, from the ground up:
     ground floor  errors, zones, lazy, geodesy, io/, model/
-    middle        the other top-level modules (fronts, tiling, inference, segment, vectorise, predict, ...)
+    middle        predict/ (a scene's stages: tiling, segment, fronts, vectorise, ..., and the driver, scene)
     upper         batch/, train/, series/, evaluate/
     roof          cli/
 Rules: the ground floor never imports predict, batch/, train/, cli/, series/ or evaluate/; batch/, train/,

@@ -14,9 +14,9 @@ from rasterio.transform import from_origin
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import load_backend
 from glacierfront.io.raster import VALID_FLOOR, open_scene
 from glacierfront.io.vector_files import read_lines
+from glacierfront.model.backend import load_backend
 from glacierfront.model.catalog import resolve_model
 from glacierfront.model.export import restamp_onnx
 from glacierfront.model.info import describe_model
@@ -149,7 +149,7 @@ def test_predict_takes_a_shipped_models_name(tmp_path, model, monkeypatch, capsy
     folder = tmp_path / "models"
     folder.mkdir()
     write_catalog(folder, model)
-    monkeypatch.setattr("glacierfront.inference.MODELS_DIR", folder)
+    monkeypatch.setattr("glacierfront.model.backend.MODELS_DIR", folder)
     scene = glacier_scene(tmp_path / "s.tif")
     assert main(["predict", str(scene), "-o", str(tmp_path / "f.gpkg"), "--model", "optical"]) == 0
     assert "opt.onnx" in capsys.readouterr().err
@@ -160,7 +160,7 @@ def test_predict_takes_a_shipped_models_name(tmp_path, model, monkeypatch, capsy
 
 def test_models_command_lists_names_sensors_and_bands(tmp_path, green_model, monkeypatch, capsys):
     write_catalog(tmp_path, green_model)
-    monkeypatch.setattr("glacierfront.inference.MODELS_DIR", tmp_path)
+    monkeypatch.setattr("glacierfront.model.backend.MODELS_DIR", tmp_path)
     assert main(["models", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["sar"]["default"] and not rows["optical"]["default"]

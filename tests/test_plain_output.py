@@ -119,7 +119,7 @@ def test_models_piped_lists_each_model_on_one_line_with_its_whole_file_name(tmp_
         "card": "README.md",
     }
     (tmp_path / "catalog.json").write_text(json.dumps({"default": "sar", "models": {"sar": entry}}))
-    monkeypatch.setattr("glacierfront.inference.MODELS_DIR", tmp_path)
+    monkeypatch.setattr("glacierfront.model.backend.MODELS_DIR", tmp_path)
     code, out, err = run(capsys, "models")
     assert code == 0, err
     rows = [line.split("\t") for line in out.splitlines() if not line.startswith("#")]

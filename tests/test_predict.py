@@ -10,11 +10,11 @@ from fakes import glacier_scene, threshold_model
 
 from glacierfront.cli import main
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import load_backend
 from glacierfront.io.vector_files import read_lines
+from glacierfront.model.backend import load_backend
 from glacierfront.model.export import restamp_onnx
 from glacierfront.predict import PredictOptions, choose_scale, predict_scene
-from glacierfront.segment import segment_array
+from glacierfront.predict.segment import segment_array
 
 RES = 20.0
 X0, Y0 = -200_000.0, -2_000_000.0
@@ -419,7 +419,7 @@ def _positional_backend(weights: tuple[float, float, float], seed: int = 0):
     """A fake model that is NOT equivariant: logit k = a_k * pixel + b_k * row + c_k * column of its input."""
     from pathlib import Path
 
-    from glacierfront.inference import Backend
+    from glacierfront.model.backend import Backend
     from glacierfront.model.config import CISNetConfig
 
     coef = np.random.default_rng(seed).normal(size=(4, 3)) * np.asarray(weights)
@@ -457,7 +457,7 @@ def _hand_tta(image: np.ndarray, coef: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("call_pixels", [None, 100])  # all transforms in one model call, or one per call
 def test_tta_averages_the_flips_and_rotations_mapped_back(shape, call_pixels, monkeypatch):
     if call_pixels is not None:
-        monkeypatch.setattr("glacierfront.inference.TTA_CALL_PIXELS", call_pixels)
+        monkeypatch.setattr("glacierfront.model.backend.TTA_CALL_PIXELS", call_pixels)
     backend, coef = _positional_backend((1.0, 0.7, -0.4))
     images = np.random.default_rng(1).random((2, 1, *shape)).astype(np.float32)
     backend.tta = True
@@ -482,7 +482,7 @@ def test_tta_of_an_equivariant_model_gives_the_same_zones(model):
 
 
 def test_ensemble_averages_the_models_probabilities(model):
-    from glacierfront.inference import ensemble_backend
+    from glacierfront.model.backend import ensemble_backend
 
     (a, _), (b, _) = _positional_backend((1.0, 0.5, 0.5), 0), _positional_backend((1.0, 0.5, 0.5), 1)
     images = np.random.default_rng(3).random((2, 1, 8, 8)).astype(np.float32)
@@ -758,11 +758,11 @@ def test_an_aoi_far_from_the_scene_is_the_users_error_not_a_missing_front(
 ):
     from shapely.geometry import box, mapping
 
-    import glacierfront.segment as segment_module
+    import glacierfront.predict.segment as segment_module
 
     far = _write_aoi(tmp_path / "far.gpkg", mapping(box(X0 + 2e6, Y0, X0 + 2e6 + 5000, Y0 + 5000)))
     ran = []
-    monkeypatch.setattr("glacierfront.predict.segment", lambda *a, **k: ran.append(a))  # no inference
+    monkeypatch.setattr("glacierfront.predict.scene.segment", lambda *a, **k: ran.append(a))  # no inference
     assert segment_module  # the real one stays importable
     out = tmp_path / "f.gpkg"
     assert main(["predict", str(scene), "-m", str(model), "-o", str(out), "--aoi", str(far), "-q"]) == 1

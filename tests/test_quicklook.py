@@ -10,7 +10,7 @@ from PIL import Image
 from shapely.geometry import LineString, box, mapping
 
 from glacierfront.io.raster import open_scene
-from glacierfront.quicklook import (
+from glacierfront.predict.quicklook import (
     AOI_RGB,
     BAND_RGB,
     FRONT_RGB,
@@ -22,7 +22,7 @@ from glacierfront.quicklook import (
     summary_text,
     tinted,
 )
-from glacierfront.vectorise import FrontLine
+from glacierfront.predict.vectorise import FrontLine
 
 ROCK_Z, GLACIER_Z, OCEAN_Z = 1, 2, 3
 

@@ -7,7 +7,7 @@ import pytest
 from fakes import caffe_folder, threshold_model
 
 from glacierfront.evaluate import realscene as rs
-from glacierfront.inference import load_backend
+from glacierfront.model.backend import load_backend
 from glacierfront.train.augment import partial_view
 
 

@@ -19,7 +19,7 @@ from shapely.geometry import LineString, mapping
 
 from glacierfront.cli import main
 from glacierfront.data import SAMPLE_DIR
-from glacierfront.inference import default_model_path, load_backend
+from glacierfront.model.backend import default_model_path, load_backend
 from glacierfront.predict import PredictOptions, predict_scene
 from glacierfront.series import OK, box_series, read_boxes, read_fronts
 

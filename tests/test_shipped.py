@@ -6,9 +6,9 @@ import numpy as np
 
 from glacierfront.data import SAMPLE_DIR, SAMPLE_OPTICAL_DIR
 from glacierfront.evaluate import evaluate_vectors
-from glacierfront.inference import MODELS_DIR, default_model_path, load_backend, model_path
 from glacierfront.io.checksum import verify_listed_checksum
 from glacierfront.io.vector_files import write_lines
+from glacierfront.model.backend import MODELS_DIR, default_model_path, load_backend, model_path
 from glacierfront.model.catalog import read_catalog
 from glacierfront.model.info import describe_model
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, predict_scene

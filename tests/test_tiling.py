@@ -11,7 +11,7 @@ from affine import Affine
 from reference import stitch, tile_grid
 
 from glacierfront.io.raster import open_scene
-from glacierfront.tiling import BandStitcher, gaussian_weights, tile_rows
+from glacierfront.predict.tiling import BandStitcher, gaussian_weights, tile_rows
 
 NUM_CLASSES = 4
 
@@ -231,7 +231,7 @@ def tile_position_backend(tile: int):
     """A fake Backend whose probabilities are ``tile_position_probs`` for every tile it is given."""
     from pathlib import Path
 
-    from glacierfront.inference import Backend
+    from glacierfront.model.backend import Backend
     from glacierfront.model.config import CISNetConfig
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -271,7 +271,7 @@ def test_stitcher_blends_overlapping_tiles_with_gaussian_weights(
 def test_segment_blends_overlapping_tiles_with_gaussian_weights(
     height, width, row_starts, col_starts
 ) -> None:
-    from glacierfront.segment import segment_array
+    from glacierfront.predict.segment import segment_array
 
     image = np.random.default_rng(5).random((height, width)).astype(np.float32)
     zones, confidence = segment_array(image, tile_position_backend(64), tile=64, overlap=16, batch_size=2)
@@ -287,9 +287,9 @@ def test_segment_blends_overlapping_tiles_with_gaussian_weights(
 def test_scene_one_pixel_wider_and_taller_than_the_tile_is_segmented(tmp_path) -> None:
     from fakes import glacier_scene, threshold_model
 
-    from glacierfront.fronts import GLACIER, OCEAN, ROCK
-    from glacierfront.inference import load_backend
-    from glacierfront.segment import segment, segment_array, tiling_for
+    from glacierfront.model.backend import load_backend
+    from glacierfront.predict.fronts import GLACIER, OCEAN, ROCK
+    from glacierfront.predict.segment import segment, segment_array, tiling_for
 
     tile = 64
     size = tile + 1

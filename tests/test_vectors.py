@@ -8,7 +8,7 @@ from affine import Affine
 from reference import front_lines
 
 from glacierfront.io.acquisition import acquisition
-from glacierfront.vectorise import length_m
+from glacierfront.predict.vectorise import length_m
 
 
 def test_straight_front_becomes_one_line_on_the_pixel_edge():
@@ -89,7 +89,7 @@ def test_acquisition_from_names_and_tags(stem, tags, expected):
 def test_smoothing_stays_within_half_a_pixel_on_irregular_fronts(seed):
     from scipy import ndimage
 
-    from glacierfront.fronts import extract_front_and_zones
+    from glacierfront.predict.fronts import extract_front_and_zones
 
     rng = np.random.default_rng(seed)
     field = ndimage.gaussian_filter(rng.normal(size=(60, 60)), 3)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from glacierfront.outputs import OutputPlan
 from glacierfront.predict import PredictOptions
+from glacierfront.predict.outputs import OutputPlan
 
 
 @dataclass

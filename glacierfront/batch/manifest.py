@@ -20,7 +20,7 @@ from glacierfront.errors import GlacierfrontError
 if TYPE_CHECKING:
     from glacierfront.batch.job import SceneOutcome
     from glacierfront.batch.sources import SceneSource
-    from glacierfront.outputs import OutputPlan
+    from glacierfront.predict.outputs import OutputPlan
 
 FIELDS = ("scene", "status", "lines", "seconds", "worker", "error")
 STATUSES = ("ok", "no_front", "failed", "skipped")

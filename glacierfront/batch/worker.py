@@ -16,11 +16,11 @@ from glacierfront.batch.manifest import outputs_of
 from glacierfront.batch.observer import SceneProgress
 from glacierfront.batch.sources import SceneSource, read_failure, readable
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import Backend, load_backend
 from glacierfront.io.checksum import sha256_file
 from glacierfront.io.vector_files import write_lines
-from glacierfront.outputs import OutputPlan
+from glacierfront.model.backend import Backend, load_backend
 from glacierfront.predict import LINE_SCHEMA, predict_scene
+from glacierfront.predict.outputs import OutputPlan
 
 # Models loaded in this process, by (path, sha256, device, tta, threads): a worker loads a model once. The
 # path is part of the key because the lines carry the model's file name.

@@ -8,7 +8,7 @@ import typer
 
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
-from glacierfront.outputs import check_writable
+from glacierfront.predict.outputs import check_writable
 from glacierfront.train.config import TrainConfig
 
 
@@ -58,7 +58,7 @@ def crossval(
     $ glacierfront crossval --data caffe256 --out runs/logo-aug --epochs 8 --scale-aug 0.5,2 --intensity-aug
     $ glacierfront crossval --data caffe256 --out runs/logo-aug --score-only --tta
     """
-    from glacierfront.inference import load_backend
+    from glacierfront.model.backend import load_backend
     from glacierfront.train import crossval as cv
 
     console = opt.console(quiet)
@@ -109,7 +109,7 @@ def crossval(
         run = Path(config.out)
         backend = load_backend(run / "last.pt", device, tta=tta)
         if ensemble_with is not None:
-            from glacierfront.inference import ensemble_backend
+            from glacierfront.model.backend import ensemble_backend
 
             partner = ensemble_with / glacier / "last.pt"
             if not partner.is_file():

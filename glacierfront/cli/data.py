@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from glacierfront.io.frontlines import GLACIER_SIDES, import_frontlines
-from glacierfront.outputs import check_writable
+from glacierfront.predict.outputs import check_writable
 
 
 def import_fronts(

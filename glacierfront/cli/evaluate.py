@@ -24,8 +24,8 @@ from glacierfront.evaluate import (
     write_csv,
 )
 from glacierfront.evaluate.vector import FAR_APART_M
-from glacierfront.inference import load_backend
 from glacierfront.io.caffe import list_split
+from glacierfront.model.backend import load_backend
 
 
 def evaluate(

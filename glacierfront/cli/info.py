@@ -27,7 +27,7 @@ def info(
     $ glacierfront info optical
     $ glacierfront info run/best.pt --json | jq .config
     """
-    from glacierfront.inference import model_path
+    from glacierfront.model.backend import model_path
 
     facts = describe_model(model_path(model))
     if as_json:

@@ -18,7 +18,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
     $ glacierfront models
     $ glacierfront predict scene.tif --model optical -o fronts.gpkg
     """
-    from glacierfront.inference import MODELS_DIR
+    from glacierfront.model.backend import MODELS_DIR
     from glacierfront.model.catalog import read_catalog
     from glacierfront.model.info import describe_model
 

@@ -77,7 +77,7 @@ def ema_option(default: str) -> typer.models.OptionInfo:
 
 
 def _check_ocean_rule(value: str | None) -> str | None:
-    from glacierfront.fronts import check_ocean_rule
+    from glacierfront.predict.fronts import check_ocean_rule
 
     return None if value is None else check_ocean_rule(value)
 
@@ -139,7 +139,7 @@ def parse_bands(value: str | None) -> tuple[int, ...] | None:
 
 
 def model_path(value: str | Path | None) -> Path:
-    from glacierfront.inference import model_path as resolve
+    from glacierfront.model.backend import model_path as resolve
 
     return resolve(value)
 

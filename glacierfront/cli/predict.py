@@ -26,10 +26,10 @@ from glacierfront.batch.sources import SceneSource, read_scene_list, remote_env,
 from glacierfront.batch.worker import cached_backend, model_ref, remove_partial_outputs
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
-from glacierfront.fronts import MIN_FRONT_LENGTH_M
 from glacierfront.io.vector_files import write_lines
-from glacierfront.outputs import output_crs, parse_format, plan_outputs
 from glacierfront.predict import LINE_SCHEMA, PredictOptions, check_resolution, uses_box
+from glacierfront.predict.fronts import MIN_FRONT_LENGTH_M
+from glacierfront.predict.outputs import output_crs, parse_format, plan_outputs
 
 
 def predict(

@@ -23,7 +23,7 @@ def _check_output(flag: str, path: Path, suffixes: tuple[str, ...], overwrite: b
         raise GlacierfrontError(f"{flag} {path}: folder {folder} does not exist; create it first")
     if path.is_dir():
         raise GlacierfrontError(f"{flag} {path}: a folder; give a file name")
-    from glacierfront.outputs import check_writable
+    from glacierfront.predict.outputs import check_writable
 
     check_writable(folder, flag)  # a probe file: /proc, a read-only mount or a full quota fail here
     if path.exists() and not overwrite:

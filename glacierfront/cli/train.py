@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from glacierfront.cli import options as opt
 from glacierfront.cli.options import data_value, parse_names, parse_scale_aug
 from glacierfront.errors import GlacierfrontError
-from glacierfront.outputs import check_writable
+from glacierfront.predict.outputs import check_writable
 from glacierfront.train.config import TrainConfig
 
 DEFAULT_EPOCHS = 150

@@ -11,8 +11,6 @@ import numpy as np
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate.metrics import MDEAccumulator, ZoneAccumulator, front_distances
-from glacierfront.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_front, min_length_px_for
-from glacierfront.inference import Backend
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import (
     CaffeItem,
@@ -26,6 +24,8 @@ from glacierfront.io.caffe import (
     zones_to_png_values,
 )
 from glacierfront.io.run_config import read_run_config
+from glacierfront.model.backend import Backend
+from glacierfront.predict.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_front, min_length_px_for
 from glacierfront.zones import IGNORE_ZONE, OCEAN, ROCK
 
 # CaFFe's pixel-grid rule for resized data (caffe256): fronts of at most 2 px are noise.
@@ -234,7 +234,7 @@ def _evaluate_item(
     metres = None if options.pixels else resolution_m
     if pred_mde is not None:
         if backend is not None:
-            from glacierfront.segment import segment_array
+            from glacierfront.predict.segment import segment_array
 
             image = read_png(item.image)
             _check_shape(item.image, image, item.zones, label_zones.shape, "the SAR image")

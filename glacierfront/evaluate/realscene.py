@@ -205,7 +205,7 @@ def transform_for(origin: tuple[float, float] = ORIGIN, pixel_m: float = PIXEL_M
 def front_lines_of(front: np.ndarray, transform) -> Any:
     """The labelled front as lines through its pixel centres, in map coordinates (None: no line)."""
     from glacierfront.io.frontlines import front_mask_to_lines
-    from glacierfront.vectorise import map_geometry
+    from glacierfront.predict.vectorise import map_geometry
 
     lines = front_mask_to_lines(front)
     return None if lines.is_empty else map_geometry(lines, transform)
@@ -219,7 +219,7 @@ def write_case(case: Case, folder: Path, origin: tuple[float, float] = ORIGIN) -
     from shapely.geometry import mapping
 
     from glacierfront.io.vector_files import write_lines
-    from glacierfront.vectorise import map_geometry
+    from glacierfront.predict.vectorise import map_geometry
 
     found = box_pixels(case.zones, case.front)
     transform = transform_for(origin)
@@ -260,7 +260,7 @@ def label_backend(like: Any) -> tuple[Any, Callable[[np.ndarray], None]]:
     """A backend that answers with the label zones of the scene being run (set with the returned setter):
     the protocol's floor. The scene must be one tile at the grid's origin (chips are: they are never
     resampled, and the tile is fitted to them)."""
-    from glacierfront.inference import Backend
+    from glacierfront.model.backend import Backend
 
     held: dict[str, np.ndarray] = {}
 

@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 import shapely
 from rasterio.crs import CRS
-from rasterio.warp import transform_geom
 from scipy.spatial import cKDTree
-from shapely.geometry import MultiLineString, mapping, shape
+from shapely.geometry import MultiLineString
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate.metrics import densify
 from glacierfront.geodesy import ground_paths, on_ellipsoid, path_length_m, sample_paths
 from glacierfront.io.acquisition import date_from_field
+from glacierfront.io.crs import local_metric_crs as crs_rule
+from glacierfront.io.crs import reproject
 from glacierfront.io.fields import field_key
 from glacierfront.io.vector_files import read_lines
 
@@ -34,9 +35,6 @@ MAX_AUTO_SPACING_M = 5.0
 # predict's field with the pixel spacing a line was traced at; older files have resolution_m (or, in a
 # Shapefile, the truncated resolution).
 RESOLUTION_FIELDS = ("pixel_m", "resolution_m", "resolution")
-# Polar stereographic beyond this latitude, UTM closer to the equator: the CRS in which a geographic
-# prediction is matched up and sampled (distances are then measured on the ellipsoid).
-POLAR_LATITUDE = 60.0
 NO_CRS_UNITS = "layer units"
 # A pair whose MDE is beyond this is almost certainly two different places (a layer with a wrong CRS, or
 # scenes matched wrongly), not a poor prediction: no calving front moves that far between two images.
@@ -167,29 +165,18 @@ def _few(keys: Iterable[str], limit: int = 3) -> str:
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
-    """A metric CRS for a place: polar stereographic (EPSG:3413 / 3031) beyond 60 degrees, else its UTM zone.
+    """A metric CRS for a place: polar stereographic (EPSG:3413 / 3031) beyond 60 degrees, else its UTM zone
+    (``io.crs.local_metric_crs``'s "nsidc" choice).
 
     Its units are map metres, which differ from ground metres by the projection's scale (up to a few per
     cent in polar stereographic); distances are not measured in it but on the ellipsoid.
     """
-    if lat >= POLAR_LATITUDE:
-        return CRS.from_epsg(3413)
-    if lat <= -POLAR_LATITUDE:
-        return CRS.from_epsg(3031)
-    zone = int((lon + 180.0) // 6.0) % 60 + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return crs_rule(lon, lat, polar="nsidc")
 
 
 def _reproject(geom: Any, src: CRS, dst: CRS) -> Any:
-    if geom is None or geom.is_empty or src == dst:
-        return geom
-    try:
-        return shape(transform_geom(src, dst, mapping(geom)))
-    except Exception as err:  # PROJ errors come as several rasterio/GDAL types
-        raise GlacierfrontError(
-            f"cannot reproject lines from {src.to_string()} to {dst.to_string()} ({str(err).splitlines()[0]}); "
-            "are the coordinates really in the layer's declared CRS?"
-        ) from None
+    (moved,) = reproject([geom], src, dst)
+    return moved
 
 
 def to_metric(pair: Pair, pred_crs: CRS | None, ref_crs: CRS | None) -> tuple[Pair, float, CRS | None]:

@@ -1,6 +1,6 @@
 """Acquisition date and sensor of a scene, from a CaFFe-style file name, other common names, or TIFF tags;
 and the two date rules every command reads dates by: ``date_from_name`` (a file name) and
-``date_from_field`` (a date field's value)."""
+``date_from_field`` (a date field's value); ``decimal_year``, the date as predict and series write it."""
 
 from __future__ import annotations
 
@@ -110,3 +110,13 @@ def acquisition(stem: str, tags: dict[str, Any] | None = None) -> dict[str, str 
     if date is None:
         date = next((d for k in _DATE_TAGS if k in tags and (d := _first_date(tags[k]))), None)
     return {"date": None if date is None else date.isoformat(), "sensor": sensor}
+
+
+def decimal_year(date: str | dt.date | None) -> float | None:
+    """'2013-09-08' (or a date) -> 2013.686: the year plus the fraction of it elapsed at noon of that day."""
+    if not date:
+        return None
+    day = date if isinstance(date, dt.date) else dt.date.fromisoformat(date[:10])
+    start = dt.date(day.year, 1, 1)
+    days = (dt.date(day.year + 1, 1, 1) - start).days
+    return round(day.year + ((day - start).days + 0.5) / days, 5)

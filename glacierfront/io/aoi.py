@@ -53,7 +53,9 @@ class AoiMask:
     """The AOI polygons (any CRS) rasterised band by band on the scene's read grid: True where a front may be."""
 
     def __init__(self, aoi: Path, scene: Scene) -> None:
-        from rasterio.warp import transform_geom
+        from shapely.geometry import mapping, shape
+
+        from glacierfront.io.crs import reproject
 
         src_crs, polygons = read_aoi_polygons(aoi)
         geoms = [geom for geom, _ in polygons]
@@ -63,8 +65,8 @@ class AoiMask:
                     f"{aoi}: has no CRS; give the AOI a CRS so it can be matched to the scene"
                 )
             try:
-                geoms = [transform_geom(src_crs, scene.crs, g) for g in geoms]
-            except Exception as err:  # rasterio and PROJ raise several types for coordinates they cannot move
+                geoms = [mapping(g) for g in reproject([shape(g) for g in geoms], src_crs, scene.crs)]
+            except GlacierfrontError as err:
                 raise GlacierfrontError(
                     f"{aoi}: its polygons cannot be brought into the scene's CRS ({err}); check the AOI's CRS"
                 ) from None

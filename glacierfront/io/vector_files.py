@@ -69,14 +69,12 @@ def _gpkg_layers(path: Path) -> list[str] | None:
 def reproject_records(
     records: list[tuple[Any, dict[str, Any]]], src_crs: Any, dst_crs: Any
 ) -> list[tuple[Any, dict[str, Any]]]:
-    """The records' geometries moved from ``src_crs`` to ``dst_crs`` (properties unchanged)."""
-    from rasterio.crs import CRS as RioCRS
-    from rasterio.warp import transform_geom
+    """The records' geometries moved from ``src_crs`` to ``dst_crs`` (``io.crs.reproject``; properties
+    unchanged)."""
+    from glacierfront.io.crs import reproject
 
-    src, dst = RioCRS.from_user_input(src_crs), RioCRS.from_user_input(dst_crs)
-    if src == dst:
-        return records
-    return [(shape(transform_geom(src, dst, mapping(geom))), props) for geom, props in records]
+    moved = reproject([geom for geom, _ in records], src_crs, dst_crs)
+    return [(geom, props) for geom, (_, props) in zip(moved, records, strict=True)]
 
 
 def _fiona_type(value: Any) -> str:

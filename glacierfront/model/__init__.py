@@ -1,4 +1,5 @@
-"""CISNet: configuration, network parts, checkpoints and ONNX export.
+"""CISNet: configuration, network parts, checkpoints and ONNX export; the inference backends that run a
+model file (``model.backend``: ONNX Runtime or torch).
 
 Names are loaded on first use, so code that only reads configs or ONNX metadata (ONNX Runtime inference)
 never imports torch.

@@ -13,7 +13,7 @@ each glacier's first ``ok`` date, positive = advance. Fronts of different files 
 share a date are flagged in their ``note``. See docs/series.md.
 """
 
-from glacierfront.attributes import decimal_year
+from glacierfront.io.acquisition import decimal_year
 from glacierfront.series.equal_area import equal_area_crs, reproject, true_area_m2
 from glacierfront.series.output import to_csv, to_json, write_series
 from glacierfront.series.plot import plot_series, render

@@ -39,10 +39,11 @@ import shapely
 from shapely.geometry import LineString, MultiLineString, Point
 from shapely.ops import linemerge, split
 
-from glacierfront.attributes import decimal_year
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.acquisition import decimal_year
+from glacierfront.io.crs import reproject
 from glacierfront.io.fields import NotABearing, compass_point, parse_bearing
-from glacierfront.series.equal_area import centre_lonlat, equal_area_crs, reproject
+from glacierfront.series.equal_area import centre_lonlat, equal_area_crs
 from glacierfront.series.read import Front, Reference
 
 OK, PARTIAL, FRAGMENT, MISS = "ok", "partial", "fragment", "miss"
@@ -281,7 +282,7 @@ def box_frame(box: Reference, upstream: float | str | None = None) -> BoxFrame:
     bearing = _upstream_of(box, parse_upstream(upstream), "box")
     lon, lat = centre_lonlat(box.geometry, box.crs)
     crs = equal_area_crs(lon, lat)
-    (polygon,) = reproject([box.geometry], box.crs, crs)
+    (polygon,) = reproject([box.geometry], box.crs, crs, densify=True)
     if not polygon.is_valid:
         polygon = shapely.make_valid(polygon)
     rect = np.asarray(polygon.minimum_rotated_rectangle.exterior.coords)[:4]
@@ -462,7 +463,7 @@ def _in_frame(front: Front, crs: Any) -> Any | None:
         by_crs.setdefault(src, []).append(geom)
     try:
         for src, geoms in by_crs.items():
-            moved.extend(reproject(geoms, src, crs))
+            moved.extend(reproject(geoms, src, crs, densify=True))
     except GlacierfrontError:
         return None
     return _join(moved)
@@ -699,7 +700,7 @@ def line_frame(ref: Reference, upstream: float | str | None = None) -> LineFrame
     bearing = own if own is not None else parse_upstream(upstream)
     lon, lat = centre_lonlat(ref.geometry, ref.crs)
     crs = equal_area_crs(lon, lat)
-    (line,) = reproject([ref.geometry], ref.crs, crs)
+    (line,) = reproject([ref.geometry], ref.crs, crs, densify=True)
     coords = np.asarray(line.coords)[:, :2]
     if bearing is not None and (coords[-1] - coords[0]) @ _unit(bearing) > 0:
         line = LineString(coords[::-1])

@@ -57,7 +57,7 @@ class BaseModel:
 
 def resolve_base(model: str | Path | None) -> BaseModel:
     """--model NAME|PATH (None: the default shipped model) as a checkpoint; an .onnx needs its .pt beside it."""
-    from glacierfront.inference import MODELS_DIR, model_path
+    from glacierfront.model.backend import MODELS_DIR, model_path
     from glacierfront.model.catalog import read_catalog
     from glacierfront.model.checkpoint import load_checkpoint
     from glacierfront.model.info import model_kind
@@ -140,7 +140,7 @@ def outputs_for(out: Path) -> list[Path]:
 def check_outputs(out: Path, overwrite: bool, inputs: list[Path | None] = ()) -> None:
     """Refuse a wrong -o, outputs that exist without --overwrite, or outputs that are one of ``inputs``
     (the base model, scenes, fronts, box: refused even with --overwrite), before any work."""
-    from glacierfront.outputs import refuse_outputs_that_are_inputs
+    from glacierfront.predict.outputs import refuse_outputs_that_are_inputs
 
     if out.suffix.lower() != ".onnx":
         raise GlacierfrontError(f"-o {out}: give the ONNX file to write, e.g. -o models/my-glacier.onnx")
@@ -157,7 +157,7 @@ def check_outputs(out: Path, overwrite: bool, inputs: list[Path | None] = ()) ->
 def model_files(model: str | Path | None) -> list[Path]:
     """The files of --model as fine-tuning reads them: the file named and its ONNX/checkpoint twin (one
     model in two files; a fine-tune must not write over either)."""
-    from glacierfront.inference import model_path
+    from glacierfront.model.backend import model_path
 
     path = model_path(model)
     return [path, path.with_suffix(".pt"), path.with_suffix(".onnx")]

@@ -362,7 +362,7 @@ def scenes_to_caffe(
     its labelled front plus a margin. A scene without a matching line, and a line outside the AOI, are
     skipped with a warning (``warn``); no scene left is an error.
     """
-    from glacierfront.inference import load_backend
+    from glacierfront.model.backend import load_backend
     from glacierfront.predict import PredictOptions, open_for_model
 
     options = options or SceneOptions()
@@ -450,8 +450,9 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
     """Crop, label and write one scene; returns its CaFFe name, or None (with a warning) when nothing is left."""
     from affine import Affine
     from rasterio.features import rasterize
-    from rasterio.warp import transform_geom
     from shapely.geometry import mapping, shape
+
+    from glacierfront.io.crs import reproject
 
     if scene.crs is None:
         raise GlacierfrontError(f"{scene_path}: has no CRS; fine-tuning needs georeferenced scenes")
@@ -459,10 +460,10 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
         raise GlacierfrontError(
             "--fronts: the layer has no CRS; give it one so it can be matched to the scenes"
         )
-    geoms = [shape(transform_geom(fronts_crs, scene.crs, mapping(ln.geometry))) for ln in matched]
+    geoms = reproject([ln.geometry for ln in matched], fronts_crs, scene.crs)
     region_geoms = None
     if aoi is not None:
-        region_geoms = [shape(transform_geom(aoi.crs, scene.crs, g)) for g in aoi.geoms]
+        region_geoms = reproject([shape(g) for g in aoi.geoms], aoi.crs, scene.crs)
         from shapely.ops import unary_union
 
         area = unary_union(region_geoms)

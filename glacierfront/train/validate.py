@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from glacierfront.evaluate.caffe import CaffeOptions, score_model
-from glacierfront.inference import Backend
+from glacierfront.model.backend import Backend
 from glacierfront.model.config import DEFAULT_TILE
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from glacierfront.attributes import LOW_CONFIDENCE, lines_and_quality
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.raster import Scene
-from glacierfront.vectorise import FrontLine
+from glacierfront.predict.attributes import LOW_CONFIDENCE, lines_and_quality
+from glacierfront.predict.vectorise import FrontLine
 from glacierfront.zones import QUICKLOOK_COLOURS, ZONE_CLASS_NAMES
 
 MAX_SIDE_PX = 1600

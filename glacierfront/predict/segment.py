@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.inference import Backend
 from glacierfront.io.scratch import release
-from glacierfront.tiling import BandStitcher, tile_rows
+from glacierfront.model.backend import Backend
+from glacierfront.predict.tiling import BandStitcher, tile_rows
 from glacierfront.zones import GLACIER, NA, OCEAN
 
 MIN_SCENE_PX = 32

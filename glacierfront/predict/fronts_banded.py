@@ -19,8 +19,8 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from glacierfront.fronts import check_ocean_rule, data_edge, front_codes
 from glacierfront.io.scratch import release, scratch_array
+from glacierfront.predict.fronts import check_ocean_rule, data_edge, front_codes
 from glacierfront.zones import GLACIER, NA, OCEAN
 
 _EIGHT = np.ones((3, 3), dtype=bool)

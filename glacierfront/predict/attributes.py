@@ -1,4 +1,5 @@
-"""The fields a front line is filed under: glacier id, decimal year and a quality flag (see README's table).
+"""The fields a front line is filed under: glacier id and a quality flag (see README's table); its decimal
+year is ``io.acquisition.decimal_year``.
 
 Quality is ``ok`` or one or more of these flags joined by ``+`` (e.g. ``touches_nodata+fragmented``):
 
@@ -10,7 +11,6 @@ Quality is ``ok`` or one or more of these flags joined by ``+`` (e.g. ``touches_
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,16 +25,6 @@ QUALITY_FLAGS = ("low_confidence", "touches_nodata", "touches_aoi_edge", "fragme
 LOW_CONFIDENCE = 0.75
 # A line within this many pixels of the AOI's boundary touches it (the front is traced on pixel edges).
 AOI_EDGE_PX = 1.5
-
-
-def decimal_year(date: str | dt.date | None) -> float | None:
-    """'2013-09-08' (or a date) -> 2013.686: the year plus the fraction of it elapsed at noon of that day."""
-    if not date:
-        return None
-    day = date if isinstance(date, dt.date) else dt.date.fromisoformat(date[:10])
-    start = dt.date(day.year, 1, 1)
-    days = (dt.date(day.year + 1, 1, 1) - start).days
-    return round(day.year + ((day - start).days + 0.5) / days, 5)
 
 
 def lines_and_quality(n_lines: int, length: str | None, flags: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ from glacierfront.model.info import model_kind
 DEVICES = ("auto", "cpu", "cuda")
 TTA_CALL_PIXELS = 1 << 20  # test-time augmentation stacks transforms of small batches into calls of this size
 # The shipped default model lives in the repository's models/ folder, beside the package.
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = "cisnet-atto-caffe256.onnx"
 
 

@@ -35,10 +35,10 @@ from scipy import ndimage
 from shapely.geometry import LineString
 
 from glacierfront.errors import GlacierfrontError
-from glacierfront.series.equal_area import reproject
+from glacierfront.io.crs import reproject
+from glacierfront.predict.vectorise import FrontLine, length_m, map_geometry
 from glacierfront.series.positions import box_frame
 from glacierfront.series.read import Reference
-from glacierfront.vectorise import FrontLine, length_m, map_geometry
 
 # A neighbouring column's cut moves at most this many pixels: fronts up to about 70 degrees oblique to the box.
 MAX_STEP_PX = 3
@@ -102,7 +102,7 @@ def box_grid(box: Reference, transform: Affine, crs: Any, upstream: float | str 
         [[centre.x, centre.y], [centre.x + step * frame.axis[0], centre.y + step * frame.axis[1]]]
     )
     xs, ys = warp_transform(frame.crs, crs, ends[:, 0], ends[:, 1])
-    (polygon,) = reproject([frame.polygon], frame.crs, crs)
+    (polygon,) = reproject([frame.polygon], frame.crs, crs, densify=True)
     polygon_px = map_geometry(polygon, ~transform)
     ends_px = np.asarray(
         shapely.get_coordinates(map_geometry(LineString(np.column_stack([xs, ys])), ~transform))
