@@ -12,8 +12,9 @@ The floors, from the ground up:
     middle        predict/ (a scene's stages: tiling, segment, fronts, vectorise, ..., and the driver, scene)
     upper         batch/, train/, series/, evaluate/
     roof          cli/
-Rules: the ground floor never imports predict, batch/, train/, cli/, series/ or evaluate/; batch/, train/,
-series/ and evaluate/ never import cli/; zones imports nothing from glacierfront but errors.
+Rules: the ground floor never imports predict, batch/, train/, cli/, series/ or evaluate/; predict/ never
+imports batch/, train/, cli/, series/ or evaluate/ (one exception left, ``ALLOWED``: the glacier box); batch/,
+train/, series/ and evaluate/ never import cli/; zones imports nothing from glacierfront but errors.
 """
 
 from __future__ import annotations
@@ -31,10 +32,20 @@ RULES = (
         ("errors", "zones", "lazy", "geodesy", "io", "model"),
         ("predict", "batch", "train", "cli", "series", "evaluate"),
     ),
+    (("predict",), ("batch", "train", "cli", "series", "evaluate")),
     (("batch", "train", "series", "evaluate"), ("cli",)),
 )
-# Imports that break a rule today and cannot be fixed here, as (importer, imported): none.
-ALLOWED: set[tuple[str, str]] = set()
+# Imports that break a rule today, as (importer, imported). The box rule of predict reads the glacier's box
+# and its frame with series' code (read_boxes, Reference, box_frame): one rule with one home, but that home
+# is a floor too high. To do: move the box (reading, upstream end, equal-area frame) down to a ground-floor
+# module that series and predict both use, and empty this set.
+ALLOWED: set[tuple[str, str]] = {
+    ("glacierfront.predict.fronts_box", "glacierfront.series"),
+    ("glacierfront.predict.fronts_box", "glacierfront.series.positions"),
+    ("glacierfront.predict.fronts_box", "glacierfront.series.read"),
+    ("glacierfront.predict.scene", "glacierfront.series"),
+    ("glacierfront.predict.scene", "glacierfront.series.read"),
+}
 
 
 @dataclass(frozen=True)

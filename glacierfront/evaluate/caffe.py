@@ -14,6 +14,7 @@ from glacierfront.evaluate.metrics import MDEAccumulator, ZoneAccumulator, front
 from glacierfront.io.atomic import atomic_path
 from glacierfront.io.caffe import (
     CaffeItem,
+    CaffeSplit,
     list_split,
     parse_caffe_name,
     read_bbox,
@@ -159,24 +160,11 @@ def evaluate_caffe(
     the data has them; labels are not. ``on_start(n_images)`` and ``on_image(name)`` report progress.
     """
     options = options or CaffeOptions()
-    if backend is not None and pred_dir is not None:
-        raise GlacierfrontError("give either a model or --pred-dir, not both")
-    if backend is None and pred_dir is None and not options.floor:
-        raise GlacierfrontError("nothing to evaluate: give --model MODEL, --pred-dir DIR or --floor")
-    if options.save_dir is not None and backend is None and pred_dir is None:
-        raise GlacierfrontError("--save-dir writes predictions: give --model MODEL or --pred-dir DIR too")
-    if options.min_length_px is not None and options.min_length_px < 0:
-        raise GlacierfrontError(f"--min-length-px {options.min_length_px}: must be >= 0")
-    check_ocean_rule(options.ocean_rule)
+    _check_request(backend, pred_dir, options)
     split, items = _items(data_dir, options)
     saved = find_predictions(Path(pred_dir), [it.name for it in items]) if pred_dir is not None else None
     if options.save_dir is not None:
-        try:
-            options.save_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise GlacierfrontError(
-                f"--save-dir {options.save_dir}: cannot create it ({err.strerror})"
-            ) from None
+        _make_save_dir(options.save_dir)
     predicting = backend is not None or saved is not None
     pred_mde, zone_acc, floor_mde = MDEAccumulator(), ZoneAccumulator(), MDEAccumulator()
     if keep is not None:
@@ -191,6 +179,40 @@ def evaluate_caffe(
     if predicting:
         prediction = pred_mde.result()
         prediction["zones"] = zone_acc.result()
+    return _report(split, items, options, backend, saved, pred_dir, prediction, floor_mde)
+
+
+def _check_request(backend: Backend | None, pred_dir: str | Path | None, options: CaffeOptions) -> None:
+    """Refuse contradictory or empty requests before any data is read."""
+    if backend is not None and pred_dir is not None:
+        raise GlacierfrontError("give either a model or --pred-dir, not both")
+    if backend is None and pred_dir is None and not options.floor:
+        raise GlacierfrontError("nothing to evaluate: give --model MODEL, --pred-dir DIR or --floor")
+    if options.save_dir is not None and backend is None and pred_dir is None:
+        raise GlacierfrontError("--save-dir writes predictions: give --model MODEL or --pred-dir DIR too")
+    if options.min_length_px is not None and options.min_length_px < 0:
+        raise GlacierfrontError(f"--min-length-px {options.min_length_px}: must be >= 0")
+    check_ocean_rule(options.ocean_rule)
+
+
+def _make_save_dir(save_dir: Path) -> None:
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GlacierfrontError(f"--save-dir {save_dir}: cannot create it ({err.strerror})") from None
+
+
+def _report(
+    split: CaffeSplit,
+    items: list[CaffeItem],
+    options: CaffeOptions,
+    backend: Backend | None,
+    saved: dict[str, Path] | None,
+    pred_dir: str | Path | None,
+    prediction: dict[str, Any] | None,
+    floor_mde: MDEAccumulator,
+) -> dict[str, Any]:
+    """The result of ``evaluate_caffe``: what was scored, with which rules, and the scores."""
     return {
         "mode": "caffe",
         "data_dir": str(split.data_dir),

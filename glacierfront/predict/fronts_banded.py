@@ -133,34 +133,73 @@ def extract_front_banded(
     labels = scratch_array(scratch, "labels", np.int32, (height, width))
     out = scratch_array(scratch, "processed", np.uint8, (height, width))
     everything = (zones, valid, labels, out)
+    _fill_small_land(zones, valid, labels, out, band, everything)
+    _drop_small_ocean(ocean_rule, valid, labels, out, band, everything)
+    return _front_pixels(out, valid, labels, min_length_px, allowed, band, everything), out
 
-    def with_nodata(r0: int, r1: int) -> np.ndarray:
-        return np.where(valid[r0:r1], zones[r0:r1], NA).astype(np.uint8)
 
-    # Step 1: every non-ocean piece but the largest becomes ocean.
+def _with_nodata(zones: np.ndarray, valid: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """Rows r0..r1 of ``zones`` with NA where not ``valid`` (a fresh band, safe to change)."""
+    return np.where(valid[r0:r1], zones[r0:r1], NA).astype(np.uint8)
+
+
+def _fill_small_land(
+    zones: np.ndarray,
+    valid: np.ndarray,
+    labels: np.ndarray,
+    out: np.ndarray,
+    band: int,
+    mapped: tuple[np.ndarray, ...],
+) -> None:
+    """Step 1, into ``out``: every non-ocean piece but the largest becomes ocean."""
+    height, width = zones.shape
     comp, sizes = _components(
-        lambda r0, r1: with_nodata(r0, r1) != OCEAN, height, width, labels, band, everything
+        lambda r0, r1: _with_nodata(zones, valid, r0, r1) != OCEAN, height, width, labels, band, mapped
     )
     keep = _largest(comp, sizes)
     for r0 in range(0, height, band):
-        z = with_nodata(r0, r0 + band)
+        z = _with_nodata(zones, valid, r0, r0 + band)
         z[(z != OCEAN) & (comp[labels[r0 : r0 + band]] != keep)] = OCEAN
         out[r0 : r0 + band] = z
-        release(*everything)
-    # Step 2: only the largest ocean piece (or those on the data's edge) stays ocean; other blobs become glacier.
-    comp, sizes = _components(lambda r0, r1: out[r0:r1] == OCEAN, height, width, labels, band, everything)
-    keep_ocean = _ocean_to_keep(ocean_rule, comp, sizes, out, valid, labels, band, everything)
+        release(*mapped)
+
+
+def _drop_small_ocean(
+    rule: str,
+    valid: np.ndarray,
+    labels: np.ndarray,
+    out: np.ndarray,
+    band: int,
+    mapped: tuple[np.ndarray, ...],
+) -> None:
+    """Step 2, in ``out``: only the largest ocean piece (or those on the data's edge) stays ocean; other
+    blobs become glacier."""
+    height, width = out.shape
+    comp, sizes = _components(lambda r0, r1: out[r0:r1] == OCEAN, height, width, labels, band, mapped)
+    keep_ocean = _ocean_to_keep(rule, comp, sizes, out, valid, labels, band, mapped)
     for r0 in range(0, height, band):
         z = out[r0 : r0 + band]
         z[(z == OCEAN) & ~keep_ocean[comp[labels[r0 : r0 + band]]]] = GLACIER
-        release(*everything)
+        release(*mapped)
 
-    # Step 3: ocean pixels with a glacier 4-neighbour, never on nodata; step 4 drops short pieces; then the
-    # AOI clips what is left (CaFFe's order: length first, bounding box last).
+
+def _front_pixels(
+    out: np.ndarray,
+    valid: np.ndarray,
+    labels: np.ndarray,
+    min_length_px: float,
+    allowed: Mask | None,
+    band: int,
+    mapped: tuple[np.ndarray, ...],
+) -> FrontPixels:
+    """Step 3: ocean pixels with a glacier 4-neighbour, never on nodata; step 4 drops short pieces; then the
+    AOI clips what is left (CaFFe's order: length first, bounding box last)."""
+    height, width = out.shape
+
     def front_band(r0: int, r1: int) -> np.ndarray:
         return _front_and_codes(out, r0, r1)[0] & valid[r0:r1]
 
-    comp, sizes = _components(front_band, height, width, labels, band, everything)
+    comp, sizes = _components(front_band, height, width, labels, band, mapped)
     rows, cols, codes, pieces = [], [], [], []
     for r0 in range(0, height, band):
         r1 = min(r0 + band, height)
@@ -174,9 +213,8 @@ def extract_front_banded(
         cols.append(cc)
         codes.append(code[rr, cc])
         pieces.append(comp[lab[rr, cc]])
-        release(*everything)
-    pixels = FrontPixels(*(np.concatenate(x) if x else np.zeros(0, int) for x in (rows, cols, codes, pieces)))
-    return pixels, out
+        release(*mapped)
+    return FrontPixels(*(np.concatenate(x) if x else np.zeros(0, int) for x in (rows, cols, codes, pieces)))
 
 
 def _front_and_codes(zones: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:

@@ -115,6 +115,26 @@ def plan_outputs(
     output that would land on one of them is refused. An output that exists is refused unless
     ``overwrite`` (for a GeoPackage: only when it already holds ``layer``).
     """
+    folder, fmt = _check_vector_output(output, fmt, layer)
+    _check_scene_names(scenes, folder)
+    several = len(scenes) > 1
+    plan = OutputPlan(output, folder, fmt, zones, False, quicklook, False, layer or DEFAULT_LAYER, overwrite)
+    if zones is not None:
+        plan.zones_folder = _check_raster_output("--zones", zones, several)
+    if quicklook is not None:
+        plan.quicklook_folder = _check_raster_output("--quicklook", quicklook, several)
+    refuse_inputs_as_outputs(plan, scenes, [*scenes, *(inputs or [])])
+    if not overwrite:
+        refuse_to_replace(plan, scenes)
+    return plan
+
+
+def _parent_or_here(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _check_vector_output(output: Path, fmt: str | None, layer: str | None) -> tuple[bool, str]:
+    """-o (with --format and --layer) checked and its place probed: (a folder of files?, their suffix)."""
     if fmt is not None and fmt not in DRIVERS:
         fmt = parse_format(fmt)
     folder = _is_dir_target(output)
@@ -131,7 +151,12 @@ def plan_outputs(
     fmt = fmt or ".gpkg"
     if layer is not None and DRIVERS[output.suffix.lower() if not folder else fmt] != GPKG:
         raise GlacierfrontError(f"--layer {layer}: only a GeoPackage (.gpkg) holds named layers")
-    check_writable(output if folder else (output.parent if str(output.parent) else Path(".")), "-o", folder)
+    check_writable(output if folder else _parent_or_here(output), "-o", folder)
+    return folder, fmt
+
+
+def _check_scene_names(scenes: list[Path], folder: bool) -> None:
+    """No scene given twice, and (one file per scene in a folder) no two scenes sharing a file name."""
     seen: dict[str, Path] = {}
     for scene in scenes:
         key = _same_file_key(scene)
@@ -143,31 +168,21 @@ def plan_outputs(
     stems = [p.stem for p in scenes]
     if folder and len(set(stems)) < len(stems):
         raise GlacierfrontError("several scenes share a file name; their outputs would overwrite each other")
-    several = len(scenes) > 1
-    plan = OutputPlan(output, folder, fmt, zones, False, quicklook, False, layer or DEFAULT_LAYER, overwrite)
-    for name, path in (("--zones", zones), ("--quicklook", quicklook)):
-        if path is None:
-            continue
-        as_folder = several or path.is_dir() or path.suffix == ""
-        if several and path.suffix:
-            raise GlacierfrontError(f"{name} {path}: with several scenes, give a folder (one file per scene)")
-        wanted = {"--zones": (".tif", ".tiff"), "--quicklook": (".png",)}[name]
-        if not as_folder and path.suffix.lower() not in wanted:
-            raise GlacierfrontError(
-                f"{name} {path}: writes {' or '.join(wanted)} ({'GeoTIFF' if name == '--zones' else 'PNG'}), "
-                f"not {path.suffix}; name the file {path.with_suffix(wanted[0]).name}"
-            )
-        check_writable(
-            path if as_folder else (path.parent if str(path.parent) else Path(".")), name, as_folder
+
+
+def _check_raster_output(name: str, path: Path, several: bool) -> bool:
+    """--zones or --quicklook checked and its place probed; whether it is a folder (one file per scene)."""
+    as_folder = several or path.is_dir() or path.suffix == ""
+    if several and path.suffix:
+        raise GlacierfrontError(f"{name} {path}: with several scenes, give a folder (one file per scene)")
+    wanted = {"--zones": (".tif", ".tiff"), "--quicklook": (".png",)}[name]
+    if not as_folder and path.suffix.lower() not in wanted:
+        raise GlacierfrontError(
+            f"{name} {path}: writes {' or '.join(wanted)} ({'GeoTIFF' if name == '--zones' else 'PNG'}), "
+            f"not {path.suffix}; name the file {path.with_suffix(wanted[0]).name}"
         )
-        if name == "--zones":
-            plan.zones_folder = as_folder
-        else:
-            plan.quicklook_folder = as_folder
-    refuse_inputs_as_outputs(plan, scenes, [*scenes, *(inputs or [])])
-    if not overwrite:
-        refuse_to_replace(plan, scenes)
-    return plan
+    check_writable(path if as_folder else _parent_or_here(path), name, as_folder)
+    return as_folder
 
 
 def refuse_to_replace(plan: OutputPlan, scenes: list[Path]) -> None:

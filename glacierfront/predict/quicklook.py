@@ -263,6 +263,28 @@ def build_quicklook(
     step = max(1, math.ceil(max(height, width) / max_side_px))
     small_zones = np.asarray(zones[::step, ::step])
     small_valid = np.asarray(valid[::step, ::step])
+    picture = _tinted_picture(scene, small_zones, small_valid)
+    # Small scenes are enlarged (whole pixels, no smoothing) so the picture and its legend stay readable.
+    h, w = small_zones.shape
+    zoom = max(1, MIN_SIDE_PX // max(h, w))
+    if zoom > 1:
+        picture = picture.resize((w * zoom, h * zoom), Image.NEAREST)
+        h, w = h * zoom, w * zoom
+    _draw_outlines(picture, ~scene.resampled_transform, zoom, step, lines, aoi)
+    items = _legend_items(bool(aoi), bool(small_valid.all()))
+    mpp = scene.metres_per_pixel()
+    metres_per_px = None if mpp is None else float(mpp[0]) * step / zoom
+    texts = [t for t in (title, summary_text(lines, quality, metric=scene.crs is not None)) if t]
+    canvas_w = max(w, MIN_CANVAS_PX)
+    layout = caption_layout(canvas_w, texts, items, metres_per_px, picture_width=w)
+    img = Image.new("RGB", (canvas_w, h + layout.height), BAND_RGB)
+    img.paste(picture, (0, 0))
+    _draw_caption(img, layout, h)
+    return img, layout
+
+
+def _tinted_picture(scene: Scene, small_zones: np.ndarray, small_valid: np.ndarray) -> Image.Image:
+    """The decimated scene in grey with the zones tinted over it and nodata dimmed, one pixel per cell."""
     h, w = small_zones.shape
     # One decimated read of the scene on the same grid, scaled exactly as the model saw it: only the
     # picture's pixels are read (from the file's overviews when it has them), never the full grid.
@@ -275,15 +297,21 @@ def build_quicklook(
         alpha[cls] = ZONE_ALPHA
     a = alpha[small_zones][..., None]
     blend = np.where(small_valid[..., None], (1 - a) * rgb + a * palette[small_zones], rgb * NODATA_DIM)
-    picture = Image.fromarray(np.clip(blend, 0, 255).astype(np.uint8), mode="RGB")
-    # Small scenes are enlarged (whole pixels, no smoothing) so the picture and its legend stay readable.
-    zoom = max(1, MIN_SIDE_PX // max(h, w))
-    if zoom > 1:
-        picture = picture.resize((w * zoom, h * zoom), Image.NEAREST)
-        h, w = h * zoom, w * zoom
+    return Image.fromarray(np.clip(blend, 0, 255).astype(np.uint8), mode="RGB")
+
+
+def _draw_outlines(
+    picture: Image.Image,
+    inverse: Any,
+    zoom: int,
+    step: int,
+    lines: list[FrontLine],
+    aoi: Sequence[Any] | None,
+) -> None:
+    """The AOI's rings in yellow, then the front lines in red, from grid coordinates (``inverse``: map to
+    scene pixels) to picture pixels (enlarged by ``zoom``, decimated by ``step``)."""
     draw = ImageDraw.Draw(picture)
-    inverse = ~scene.resampled_transform
-    stroke = max(2, min(h, w) // 300)
+    stroke = max(2, min(picture.height, picture.width) // 300)
 
     def to_picture(coords: Any) -> list[tuple[float, float]]:
         return [
@@ -300,22 +328,17 @@ def build_quicklook(
     for line in lines:
         draw.line(to_picture(line.geometry.coords), fill=FRONT_RGB, width=stroke)
 
+
+def _legend_items(with_aoi: bool, all_valid: bool) -> list[LegendItem]:
+    """The legend: the front, the AOI when drawn, each zone's tint, and 'no data' when some is shown."""
     items = [LegendItem("line", FRONT_RGB, "front")]
-    if aoi:
+    if with_aoi:
         items.append(LegendItem("outline", AOI_RGB, "AOI"))
     items += [LegendItem("fill", tinted(SWATCH_GREY, cls), name) for cls, name in ZONE_NAMES.items()]
-    if not small_valid.all():
+    if not all_valid:
         grey_dim = round(SWATCH_GREY * NODATA_DIM)
         items.append(LegendItem("fill", (grey_dim,) * 3, "no data"))
-    mpp = scene.metres_per_pixel()
-    metres_per_px = None if mpp is None else float(mpp[0]) * step / zoom
-    texts = [t for t in (title, summary_text(lines, quality, metric=scene.crs is not None)) if t]
-    canvas_w = max(w, MIN_CANVAS_PX)
-    layout = caption_layout(canvas_w, texts, items, metres_per_px, picture_width=w)
-    img = Image.new("RGB", (canvas_w, h + layout.height), BAND_RGB)
-    img.paste(picture, (0, 0))
-    _draw_caption(img, layout, h)
-    return img, layout
+    return items
 
 
 def render_quicklook(

@@ -87,29 +87,11 @@ def choose_scale(
     """
     requested = check_resolution(requested)
     if native_m is None:
-        text = (
-            "no CRS (pixel coordinates): nothing can be resampled, so scenes are processed on their own grid"
-        )
-        wanted = requested if isinstance(requested, float) else model_m
-        if wanted:
-            text += f"; resample the files to about {wanted:g} m pixels beforehand (e.g. gdalwarp -tr)"
-        return ScaleChoice(None, None, warning=text, warn_once=True)
+        return _no_crs_choice(requested, model_m)
     if model_range is None and model_m is not None:
         model_range = (model_m / DEFAULT_SCALE_TOLERANCE, model_m * DEFAULT_SCALE_TOLERANCE)
-    if isinstance(requested, float):
-        target = requested
-    elif requested is None and model_m is not None:
-        target = model_m
-    else:
-        target = None
-    if target is not None and abs(native_m / target - 1) <= SAME_SCALE:
-        target = None  # already there
-    note = None
-    if target is not None:
-        why = "(--resolution)" if isinstance(requested, float) else "(the model's training scale)"
-        note = (
-            f"{native_m:.1f} m pixels resampled to {target:.1f} m {why}; --resolution native to keep the grid"
-        )
+    target = _target_spacing(native_m, requested, model_m)
+    note = None if target is None else _resample_note(native_m, target, requested)
     processed = native_m if target is None else target
     if model_range is None:
         if isinstance(requested, float):
@@ -123,6 +105,41 @@ def choose_scale(
     lo, hi = model_range
     if lo * (1 - SAME_SCALE) <= processed <= hi * (1 + SAME_SCALE):
         return ScaleChoice(native_m, target, note)
+    return ScaleChoice(native_m, target, note, _off_scale_warning(native_m, requested, model_m, lo, hi))
+
+
+def _no_crs_choice(requested: float | str | None, model_m: float | None) -> ScaleChoice:
+    """A scene without a CRS: kept on its own grid, with a (once per run) warning on how to resample it."""
+    text = "no CRS (pixel coordinates): nothing can be resampled, so scenes are processed on their own grid"
+    wanted = requested if isinstance(requested, float) else model_m
+    if wanted:
+        text += f"; resample the files to about {wanted:g} m pixels beforehand (e.g. gdalwarp -tr)"
+    return ScaleChoice(None, None, warning=text, warn_once=True)
+
+
+def _target_spacing(native_m: float, requested: float | str | None, model_m: float | None) -> float | None:
+    """The spacing to resample to (--resolution, else the model's), None to keep the scene's own grid."""
+    if isinstance(requested, float):
+        target = requested
+    elif requested is None and model_m is not None:
+        target = model_m
+    else:
+        target = None
+    if target is not None and abs(native_m / target - 1) <= SAME_SCALE:
+        target = None  # already there
+    return target
+
+
+def _resample_note(native_m: float, target: float, requested: float | str | None) -> str:
+    """What resampling was done and why, and how to keep the grid instead."""
+    why = "(--resolution)" if isinstance(requested, float) else "(the model's training scale)"
+    return f"{native_m:.1f} m pixels resampled to {target:.1f} m {why}; --resolution native to keep the grid"
+
+
+def _off_scale_warning(
+    native_m: float, requested: float | str | None, model_m: float | None, lo: float, hi: float
+) -> str:
+    """The warning for a processing spacing outside the model's lo..hi m, and what to pass instead."""
     trained = f"outside the {lo:g}-{hi:g} m the model was trained for, so fronts may be far off"
     fix = f"in {lo:g}..{hi:g}" if model_m is None else f"in {lo:g}..{hi:g} (the model's own is {model_m:g} m)"
     if isinstance(requested, float):
@@ -135,7 +152,7 @@ def choose_scale(
             warning += f"leave out --resolution native to resample to {model_m:g} m"
         else:
             warning += f"pass --resolution M {fix}"
-    return ScaleChoice(native_m, target, note, warning)
+    return warning
 
 
 def model_scale(backend: Backend) -> tuple[float | None, tuple[float, float] | None]:

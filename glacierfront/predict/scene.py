@@ -249,96 +249,151 @@ def _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings: li
     return lines
 
 
+@dataclass
+class _SceneWork:
+    """What one scene's run works on: the tiling, the whole-scene memory maps and the AOI's rules."""
+
+    tile: int
+    overlap: int
+    zones: np.ndarray  # (H, W) uint8 memory map: the model's zones, then the zone map written
+    conf: np.ndarray  # (H, W) uint8 memory map: the model's confidence, 0..255
+    valid: np.ndarray  # (H, W) bool memory map: pixels with data
+    boxes: list | None  # the AOI's glacier boxes when fronts are cut across them (``glacier_boxes``)
+    allowed: AoiMask | None
+    margin: np.ndarray | None  # (H, W) int8 memory map of the model's margin, for the box rule only
+
+    @property
+    def box_rule(self) -> bool:
+        return self.boxes is not None
+
+
+def _prepare(scene, backend: Backend, options: PredictOptions, tmp: Path) -> _SceneWork:
+    """The tiling and scratch arrays of a scene, and the AOI checks that must fail before any inference."""
+    height, width = scene.height, scene.width
+    tile, overlap = tiling_for(backend, options.tile, options.overlap, height, width)
+    # Whole-scene results live in memory maps: RAM stays flat however large the scene is.
+    zones = scratch_array(tmp, "zones", np.uint8, (height, width))
+    conf = scratch_array(tmp, "conf", np.uint8, (height, width))
+    valid = scratch_array(tmp, "valid", bool, (height, width))
+    boxes = glacier_boxes(options)
+    # Before any inference: an AOI that misses the scene fails now.
+    allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
+    margin = scratch_array(tmp, "margin", np.int8, (height, width)) if boxes is not None else None
+    return _SceneWork(tile, overlap, zones, conf, valid, boxes, allowed, margin)
+
+
+def _run_model(scene, backend: Backend, options: PredictOptions, work: _SceneWork, on_start, on_tiles) -> int:
+    """Tile the scene and segment it into ``work``'s memory maps; returns the number of tiles."""
+    height, width = scene.height, scene.width
+    grid = tile_rows(height, width, work.tile, work.overlap)
+    if on_start:
+        on_start(sum(len(cols) for _, cols in grid), height * width)
+    return segment(
+        scene.read_window,
+        height,
+        width,
+        backend,
+        work.tile,
+        work.overlap,
+        options.batch_size or default_batch(work.tile),
+        work.zones,
+        work.conf,
+        work.valid,
+        on_tiles,
+        work.margin,
+    )
+
+
+def _resolution_m(scene) -> float | None:
+    """The processed grid's pixel spacing in metres (mean of both axes); None without a CRS."""
+    mpp = scene.metres_per_pixel()
+    return None if mpp is None else float(np.mean(mpp))
+
+
+def _scene_lines(scene, options, work: _SceneWork, min_length_px: float, tmp, warnings: list[str]):
+    """(lines in the grid's CRS, lines in the scene's CRS, each line's attributes) by the front rule."""
+    if work.box_rule:
+        grid_lines = _box_lines(scene, options, work.boxes, work.margin, work.valid, min_length_px, warnings)
+    else:
+        grid_lines = _caffe_lines(
+            scene, options, work.zones, work.valid, work.conf, min_length_px, work.allowed, tmp
+        )
+    allowed = work.allowed
+    describe = LineAttributes(
+        work.valid,
+        scene.resampled_transform,
+        allowed.geoms if allowed is not None else None,
+        allowed.glacier_ids if allowed is not None else None,
+        options.glacier_id,
+        per_box=work.box_rule,
+    )
+    line_attributes = describe.for_lines(grid_lines)
+    # A geographic scene was processed on a metric grid: its lines go back to the scene's CRS.
+    lines = to_crs(grid_lines, scene.crs, scene.source_crs) if scene.reprojected else grid_lines
+    if not lines:
+        warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
+    return grid_lines, lines, line_attributes
+
+
+def _scene_attributes(path: Path, scene, backend: Backend, options, resolution_m, warnings) -> dict[str, Any]:
+    """The per-scene fields of every line (``LINE_SCHEMA``); warns of a sensor the model was not trained on."""
+    when = acquisition(path.stem, scene.dataset.tags())
+    mismatch = sensor_mismatch(when["sensor"], backend)
+    if mismatch:
+        warnings.append(mismatch)
+    return {
+        "scene": path.stem,
+        "glacier_id": options.glacier_id,
+        **when,
+        "dec_year": decimal_year(when["date"]),
+        "image_id": path.stem,
+        "model": backend.path.name,
+        "model_sha": backend.sha256,
+        "pixel_m": None if resolution_m is None else round(resolution_m, 3),
+    }
+
+
+def _write_zone_map(zones_path, scene, work: _SceneWork) -> None:
+    """The zone map as GeoTIFF, nodata where the scene has none; ``work.zones`` is marked in place."""
+    from glacierfront.io.zonemap import NODATA, write_zones
+
+    zones, valid = work.zones, work.valid
+    for r0 in range(0, scene.height, 1024):  # in bands: a whole-scene ~valid would cost a scene of RAM
+        np.copyto(zones[r0 : r0 + 1024], NODATA, where=~valid[r0 : r0 + 1024])
+        release(zones, valid)
+    write_zones(zones_path, zones, scene.resampled_transform, scene.crs)
+
+
+def _write_quicklook(quicklook_path, scene, work: _SceneWork, grid_lines, title, line_attributes) -> None:
+    """The quicklook PNG: the scene, its zones, the lines (grid CRS) with their quality, the AOI."""
+    from glacierfront.predict.quicklook import render_quicklook
+
+    render_quicklook(
+        quicklook_path, scene, work.zones, work.valid, grid_lines, title=title,
+        aoi=work.allowed.geoms if work.allowed is not None else None,
+        quality=[a.get("quality", "ok") for a in line_attributes],
+    )  # fmt: skip
+
+
 def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start, on_tiles) -> SceneResult:
     started = time.perf_counter()
     scene, scale = open_for_model(path, backend, options)
     with scene, scratch_folder() as tmp:
-        height, width = scene.height, scene.width
-        tile, overlap = tiling_for(backend, options.tile, options.overlap, height, width)
-        # Whole-scene results live in memory maps: RAM stays flat however large the scene is.
-        zones = scratch_array(Path(tmp), "zones", np.uint8, (height, width))
-        conf = scratch_array(Path(tmp), "conf", np.uint8, (height, width))
-        valid = scratch_array(Path(tmp), "valid", bool, (height, width))
-        boxes = glacier_boxes(options)
-        box_rule = boxes is not None
-        # Before any inference: an AOI that misses the scene fails now.
-        allowed = AoiMask(options.aoi, scene) if options.aoi is not None else None
-        margin = scratch_array(Path(tmp), "margin", np.int8, (height, width)) if box_rule else None
-        grid = tile_rows(height, width, tile, overlap)
-        if on_start:
-            on_start(sum(len(cols) for _, cols in grid), height * width)
-        tiles = segment(
-            scene.read_window,
-            height,
-            width,
-            backend,
-            tile,
-            overlap,
-            options.batch_size or default_batch(tile),
-            zones,
-            conf,
-            valid,
-            on_tiles,
-            margin,
-        )
-        valid_fraction = fraction_true(valid)
+        work = _prepare(scene, backend, options, Path(tmp))
+        tiles = _run_model(scene, backend, options, work, on_start, on_tiles)
+        valid_fraction = fraction_true(work.valid)
         warnings = [scale.warning] if scale.warning and not scale.warn_once else []
-        mpp = scene.metres_per_pixel()
-        resolution_m = None if mpp is None else float(np.mean(mpp))
+        resolution_m = _resolution_m(scene)
         min_length_px = PIXEL_MIN_LENGTH_PX if resolution_m is None else options.min_length_m / resolution_m
-        lines: list[FrontLine] = []
-        grid_lines: list[FrontLine] = []  # the lines in the grid's CRS (scene.crs)
-        line_attributes: list[dict[str, Any]] = []
         if valid_fraction == 0:
             # The same failure, and exit code, as a float scene that is all NaN (io.raster's statistics read).
             raise GlacierfrontError(f"{path}: no valid pixels (all nodata or NaN); check the file")
-        else:
-            if box_rule:
-                grid_lines = _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings)
-            else:
-                grid_lines = _caffe_lines(scene, options, zones, valid, conf, min_length_px, allowed, tmp)
-            describe = LineAttributes(
-                valid,
-                scene.resampled_transform,
-                allowed.geoms if allowed is not None else None,
-                allowed.glacier_ids if allowed is not None else None,
-                options.glacier_id,
-                per_box=box_rule,
-            )
-            line_attributes = describe.for_lines(grid_lines)
-            # A geographic scene was processed on a metric grid: its lines go back to the scene's CRS.
-            lines = to_crs(grid_lines, scene.crs, scene.source_crs) if scene.reprojected else grid_lines
-            if not lines:
-                warnings.append("no calving front found (no glacier-ocean boundary after post-processing)")
-        when = acquisition(path.stem, scene.dataset.tags())
-        mismatch = sensor_mismatch(when["sensor"], backend)
-        if mismatch:
-            warnings.append(mismatch)
-        attributes = {
-            "scene": path.stem,
-            "glacier_id": options.glacier_id,
-            **when,
-            "dec_year": decimal_year(when["date"]),
-            "image_id": path.stem,
-            "model": backend.path.name,
-            "model_sha": backend.sha256,
-            "pixel_m": None if resolution_m is None else round(resolution_m, 3),
-        }
+        grid_lines, lines, line_attributes = _scene_lines(scene, options, work, min_length_px, tmp, warnings)
+        attributes = _scene_attributes(path, scene, backend, options, resolution_m, warnings)
         if zones_path is not None:
-            from glacierfront.io.zonemap import NODATA, write_zones
-
-            for r0 in range(0, height, 1024):  # in bands: a whole-scene ~valid would cost a scene of RAM
-                np.copyto(zones[r0 : r0 + 1024], NODATA, where=~valid[r0 : r0 + 1024])
-                release(zones, valid)
-            write_zones(zones_path, zones, scene.resampled_transform, scene.crs)
+            _write_zone_map(zones_path, scene, work)
         if quicklook_path is not None:
-            from glacierfront.predict.quicklook import render_quicklook
-
-            render_quicklook(
-                quicklook_path, scene, zones, valid, grid_lines, title=path.name,
-                aoi=allowed.geoms if allowed is not None else None,
-                quality=[a.get("quality", "ok") for a in line_attributes],
-            )  # fmt: skip
+            _write_quicklook(quicklook_path, scene, work, grid_lines, path.name, line_attributes)
         return SceneResult(
             scene=path.stem,
             path=path,
@@ -346,7 +401,7 @@ def _predict_scene(path, backend, options, zones_path, quicklook_path, on_start,
             attributes=attributes,
             crs=scene.source_crs,
             transform=scene.resampled_transform,
-            shape=(height, width),
+            shape=(scene.height, scene.width),
             resolution_m=resolution_m,
             tiles=tiles,
             seconds=time.perf_counter() - started,

@@ -213,10 +213,6 @@ def finetune(
     of the best validated state and the state at the interruption is written, and the card says so.
     ``work``: a folder for the run (checkpoints, metrics.csv); default a temporary one, removed afterwards.
     """
-    from glacierfront.train.config import TrainConfig
-    from glacierfront.train.loop import Trainer
-    from glacierfront.train.validate import validate
-
     options = options or FinetuneOptions()
     n_train = len(list((prepared.folder / "sar_images" / "train").glob("*.png")))
     epochs, per_epoch, val_every = plan(n_train, options)
@@ -224,23 +220,8 @@ def finetune(
     run = Path(tempfile.mkdtemp(prefix="glacierfront-finetune-")) if own_work else Path(work)
     started, cpu_started = time.perf_counter(), time.process_time()
     try:
-        config = TrainConfig(
-            data=str(prepared.folder), out=str(run), encoder=base.config.encoder, decoder=base.config.decoder,
-            drop_path=base.config.drop_path, change_branch=base.config.change_branch,
-            init_from=str(base.checkpoint), patch=options.patch, batch_size=batch_for(n_train, options.batch_size),
-            workers=options.workers, epochs=epochs, patience=epochs + 1, optimizer="adamw",
-            lr_min=options.lr_min, lr_max=options.lr_max, seed=options.seed, device=options.device,
-            val_on_train=True, val_every=val_every, scale_aug=options.scale_aug,
-            intensity_aug=options.intensity_aug,
-        )  # fmt: skip
-        trainer = Trainer(config, quiet=True)
-        if trainer.steps_per_epoch != per_epoch:  # the plan above must describe the loader the Trainer built
-            raise GlacierfrontError(
-                f"internal: planned {per_epoch} steps per epoch, the trainer has {trainer.steps_per_epoch}"
-            )
-        if options.freeze_encoder:
-            # Frozen weights get no gradient, so the optimiser leaves them alone and backward stops at them.
-            trainer.model.encoder.requires_grad_(False)
+        config = _train_config(prepared, base, run, options, n_train, epochs, val_every)
+        trainer = _start_trainer(config, per_epoch, options.freeze_encoder)
         total = epochs * per_epoch
         done = {"steps": 0}
 
@@ -249,29 +230,8 @@ def finetune(
             if on_step is not None:
                 on_step(done["steps"], total, loss)
 
-        interrupted = False
-        try:
-            trainer.fit(step)
-        except GlacierfrontError:
-            if trainer._stop_signal is None:
-                raise
-            interrupted = True
-        finally:
-            trainer.close()
-        best = run / "best.pt"
-        kept_path, miou = (best, trainer.best_miou) if best.is_file() else (run / "last.pt", None)
-        kept = f"the best fit of the training images (epoch {_epoch_of(kept_path)} of {epochs})"
-        if interrupted and trainer._stop_signal == signal.SIGTERM and best.is_file():
-            # SIGTERM comes with a deadline (docker stop waits 10 s): the best state so far is written as it
-            # is, without the extra validation of the last one.
-            kept += f"; stopped by SIGTERM at step {done['steps']} of {total}"
-        elif interrupted:
-            now = validate(trainer.model, trainer.val_items, trainer.device, config.val_min_length_px)
-            if miou is None or (now["val_miou"] or 0.0) > miou:
-                kept_path, miou = run / "last.pt", now["val_miou"]
-                kept = f"the state at the interruption (step {done['steps']} of {total})"
-            else:
-                kept += f"; interrupted at step {done['steps']} of {total}"
+        interrupted = _fit(trainer, step)
+        kept_path, miou, kept = _kept_state(trainer, run, config, epochs, interrupted, done["steps"], total)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
         facts = _facts(prepared, base, config, options.freeze_encoder, epochs, per_epoch, done["steps"], total, seconds, cpu_seconds,
@@ -283,6 +243,83 @@ def finetune(
     result.interrupted = interrupted
     result.signum = trainer._stop_signal if interrupted else None
     return result
+
+
+def _train_config(
+    prepared: Prepared,
+    base: BaseModel,
+    run: Path,
+    options: FinetuneOptions,
+    n_train: int,
+    epochs: int,
+    val_every: int,
+) -> Any:
+    """The TrainConfig of a fine-tune: the base model's architecture and weights, a short AdamW + cosine run
+    validated on the training images."""
+    from glacierfront.train.config import TrainConfig
+
+    return TrainConfig(
+        data=str(prepared.folder), out=str(run), encoder=base.config.encoder, decoder=base.config.decoder,
+        drop_path=base.config.drop_path, change_branch=base.config.change_branch,
+        init_from=str(base.checkpoint), patch=options.patch, batch_size=batch_for(n_train, options.batch_size),
+        workers=options.workers, epochs=epochs, patience=epochs + 1, optimizer="adamw",
+        lr_min=options.lr_min, lr_max=options.lr_max, seed=options.seed, device=options.device,
+        val_on_train=True, val_every=val_every, scale_aug=options.scale_aug,
+        intensity_aug=options.intensity_aug,
+    )  # fmt: skip
+
+
+def _start_trainer(config: Any, per_epoch: int, freeze_encoder: bool) -> Any:
+    """The Trainer for ``config``, checked against the plan, with the encoder frozen when asked."""
+    from glacierfront.train.loop import Trainer
+
+    trainer = Trainer(config, quiet=True)
+    if trainer.steps_per_epoch != per_epoch:  # the plan above must describe the loader the Trainer built
+        raise GlacierfrontError(
+            f"internal: planned {per_epoch} steps per epoch, the trainer has {trainer.steps_per_epoch}"
+        )
+    if freeze_encoder:
+        # Frozen weights get no gradient, so the optimiser leaves them alone and backward stops at them.
+        trainer.model.encoder.requires_grad_(False)
+    return trainer
+
+
+def _fit(trainer: Any, step: Callable[[int, int, int, float, float], None]) -> bool:
+    """Run the trainer to its end or a stop signal (True: interrupted); the trainer is closed either way."""
+    interrupted = False
+    try:
+        trainer.fit(step)
+    except GlacierfrontError:
+        if trainer._stop_signal is None:
+            raise
+        interrupted = True
+    finally:
+        trainer.close()
+    return interrupted
+
+
+def _kept_state(
+    trainer: Any, run: Path, config: Any, epochs: int, interrupted: bool, steps_done: int, total: int
+) -> tuple[Path, float | None, str]:
+    """The checkpoint to write (best validated, or the state at an interruption when it scores better), its
+    validation mIoU and the card's words for it."""
+    from glacierfront.train.validate import validate
+
+    best = run / "best.pt"
+    kept_path, miou = (best, trainer.best_miou) if best.is_file() else (run / "last.pt", None)
+    kept = f"the best fit of the training images (epoch {_epoch_of(kept_path)} of {epochs})"
+    if interrupted and trainer._stop_signal == signal.SIGTERM and best.is_file():
+        # SIGTERM comes with a deadline (docker stop waits 10 s): the best state so far is written as it
+        # is, without the extra validation of the last one.
+        kept += f"; stopped by SIGTERM at step {steps_done} of {total}"
+    elif interrupted:
+        now = validate(trainer.model, trainer.val_items, trainer.device, config.val_min_length_px)
+        if miou is None or (now["val_miou"] or 0.0) > miou:
+            kept_path, miou = run / "last.pt", now["val_miou"]
+            kept = f"the state at the interruption (step {steps_done} of {total})"
+        else:
+            kept += f"; interrupted at step {steps_done} of {total}"
+    return kept_path, miou, kept
 
 
 def _epoch_of(path: Path) -> int | None:

@@ -183,6 +183,24 @@ def caffe_subset(
     if labels not in ("auto", "zones", "fronts"):
         raise GlacierfrontError(f"--labels {labels!r}: choose auto, zones or fronts")
     data, out = Path(data), Path(out)
+    root, chosen = _choose_images(data, split, names, glaciers)
+    _layout(out)
+    used = "zones"
+    written: list[str] = []
+    for image in chosen:
+        name = parse_caffe_name(image).stem
+        if _link_image(root, split, image, name, out, labels, glacier_side) == "fronts":
+            used = "weak labels from front lines"
+        written.append(name)
+    pair_partner(out, written)
+    return Prepared(out, written, [str(p) for p in chosen], used)
+
+
+def _choose_images(
+    data: Path, split: str, names: Sequence[str] | None, glaciers: Sequence[str] | None
+) -> tuple[Path, list[Path]]:
+    """The folder's root and the images of ``split`` to use: ``names`` (all must exist), else all, then
+    those of ``glaciers``."""
     root, images = _image_list(data, split)
     by_name = {p.stem: p for p in images}
     if names is not None:
@@ -197,44 +215,46 @@ def caffe_subset(
         chosen = [p for p in chosen if parse_caffe_name(p).glacier in wanted]
         if not chosen:
             raise GlacierfrontError(f"--data {data}: no images of glacier(s) {', '.join(sorted(wanted))}")
-    _layout(out)
-    used = "zones"
-    written: list[str] = []
-    for image in chosen:
-        name = parse_caffe_name(image).stem
-        zones = root / "zones" / split / f"{name}_zones.png"
-        front = root / "fronts" / split / f"{name}_front.png"
-        if not front.is_file():
-            raise GlacierfrontError(f"{image}: no front mask {front}; every image needs one")
-        mode = labels if labels != "auto" else ("zones" if zones.is_file() else "fronts")
-        _link(image, out / "sar_images/train" / f"{name}.png")
-        _link(front, out / "fronts/train" / f"{name}_front.png")
-        mask = read_png(front) > 127
-        if mode == "zones":
-            if not zones.is_file():
-                raise GlacierfrontError(f"{image}: no zone mask {zones}; use --labels fronts")
-            _link(zones, out / "zones/train" / f"{name}_zones.png")
-        else:
-            used = "weak labels from front lines"
-            if glacier_side is None:
-                raise GlacierfrontError(
-                    "weak labels from front lines need to know where the glacier is: pass --glacier-side "
-                    "(a direction in the image, N = up: N, E, below, 95 ...; or a point COL,ROW in pixels)"
-                )
-            if not mask.any():
-                raise GlacierfrontError(f"{front}: empty front mask; drop the image or draw its front")
-            write_zones(
-                out / "zones/train" / f"{name}_zones.png",
-                weak_zones_along(mask, _image_upstream(mask, glacier_side)),
-            )
-        box = root / "bounding_boxes" / f"{name}_bbox.txt"
-        if box.is_file():
-            _link(box, out / "bounding_boxes" / f"{name}_bbox.txt")
-        elif mask.any():
-            write_bbox(out / "bounding_boxes" / f"{name}_bbox.txt", front_box(mask))
-        written.append(name)
-    pair_partner(out, written)
-    return Prepared(out, written, [str(p) for p in chosen], used)
+    return root, chosen
+
+
+def _link_image(
+    root: Path, split: str, image: Path, name: str, out: Path, labels: str, glacier_side: GlacierSide | None
+) -> str:
+    """Link one image, its front mask, its zone label (or write a weak one) and its bounding box (or write
+    one around the front) into ``out``; returns the label kind used, "zones" or "fronts"."""
+    zones = root / "zones" / split / f"{name}_zones.png"
+    front = root / "fronts" / split / f"{name}_front.png"
+    if not front.is_file():
+        raise GlacierfrontError(f"{image}: no front mask {front}; every image needs one")
+    mode = labels if labels != "auto" else ("zones" if zones.is_file() else "fronts")
+    _link(image, out / "sar_images/train" / f"{name}.png")
+    _link(front, out / "fronts/train" / f"{name}_front.png")
+    mask = read_png(front) > 127
+    if mode == "zones":
+        if not zones.is_file():
+            raise GlacierfrontError(f"{image}: no zone mask {zones}; use --labels fronts")
+        _link(zones, out / "zones/train" / f"{name}_zones.png")
+    else:
+        _write_weak_zones(out / "zones/train" / f"{name}_zones.png", front, mask, glacier_side)
+    box = root / "bounding_boxes" / f"{name}_bbox.txt"
+    if box.is_file():
+        _link(box, out / "bounding_boxes" / f"{name}_bbox.txt")
+    elif mask.any():
+        write_bbox(out / "bounding_boxes" / f"{name}_bbox.txt", front_box(mask))
+    return mode
+
+
+def _write_weak_zones(path: Path, front: Path, mask: np.ndarray, glacier_side: GlacierSide | None) -> None:
+    """Write the weak zone label made from the front mask ``mask`` (read from ``front``)."""
+    if glacier_side is None:
+        raise GlacierfrontError(
+            "weak labels from front lines need to know where the glacier is: pass --glacier-side "
+            "(a direction in the image, N = up: N, E, below, 95 ...; or a point COL,ROW in pixels)"
+        )
+    if not mask.any():
+        raise GlacierfrontError(f"{front}: empty front mask; drop the image or draw its front")
+    write_zones(path, weak_zones_along(mask, _image_upstream(mask, glacier_side)))
 
 
 def _image_upstream(front: np.ndarray, side: GlacierSide) -> np.ndarray:
@@ -449,8 +469,48 @@ def _glacier_name(value: str | None) -> str:
 def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, index, out, options, prepared):
     """Crop, label and write one scene; returns its CaFFe name, or None (with a warning) when nothing is left."""
     from affine import Affine
-    from rasterio.features import rasterize
-    from shapely.geometry import mapping, shape
+
+    lines = _scene_lines(scene, scene_path, matched, fronts_crs, aoi, prepared)
+    if lines is None:
+        return None
+    geoms, region_geoms = lines
+    res = float(np.mean(scene.metres_per_pixel()))
+    depth_px = None if options.depth_m is None else options.depth_m / res
+    window = _crop_window(scene, geoms, region_geoms, depth_px)
+    if window is None:
+        prepared.warnings.append(f"{scene_path.name}: its front lines lie outside the scene; skipped")
+        return None
+    row0, row1, col0, col1 = window
+    image, valid = scene.read_window(row0, col0, row1 - row0, col1 - col0)
+    transform = scene.resampled_transform @ Affine.translation(col0, row0)
+    shape_ = (row1 - row0, col1 - col0)
+    front = _burn(geoms, shape_, transform) & valid
+    if not front.any():
+        prepared.warnings.append(f"{scene_path.name}: its front lines fall on no valid pixel; skipped")
+        return None
+    region = valid
+    if region_geoms is not None:
+        region = region & _burn(region_geoms, shape_, transform)
+    upstream = _scene_upstream(front, transform, scene.crs, fronts_crs, options.glacier_side, aoi, scene_path)
+    zones = weak_zones_along(front, upstream, region, depth_px)
+    date = (
+        date_from_name(scene_path.stem)
+        or next((ln.date for ln in matched if ln.date), None)
+        or dt.date(2000, 1, 1)
+    )
+    name = f"{glacier}_{date.isoformat()}_SCENE_{res:g}_0_{index:03d}"
+    parse_caffe_name(name)
+    _write_png(out / "sar_images/train" / f"{name}.png", np.round(image[0] * 255))
+    _write_png(out / "fronts/train" / f"{name}_front.png", front.astype(np.uint8) * 255)
+    write_zones(out / "zones/train" / f"{name}_zones.png", zones)
+    write_bbox(out / "bounding_boxes" / f"{name}_bbox.txt", front_box(front))
+    return name
+
+
+def _scene_lines(scene, scene_path: Path, matched, fronts_crs, aoi, prepared):
+    """The scene's front lines in its CRS (clipped to the AOI, if any) and the AOI polygons in its CRS (None
+    without one); None (with warnings) when no line lies inside the AOI."""
+    from shapely.geometry import shape
 
     from glacierfront.io.crs import reproject
 
@@ -461,27 +521,29 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
             "--fronts: the layer has no CRS; give it one so it can be matched to the scenes"
         )
     geoms = reproject([ln.geometry for ln in matched], fronts_crs, scene.crs)
-    region_geoms = None
-    if aoi is not None:
-        region_geoms = reproject([shape(g) for g in aoi.geoms], aoi.crs, scene.crs)
-        from shapely.ops import unary_union
+    if aoi is None:
+        return geoms, None
+    region_geoms = reproject([shape(g) for g in aoi.geoms], aoi.crs, scene.crs)
+    from shapely.ops import unary_union
 
-        area = unary_union(region_geoms)
-        kept = []
-        for geom, ln in zip(geoms, matched, strict=True):
-            inside = geom.intersection(area)
-            if inside.is_empty or inside.length == 0:
-                prepared.warnings.append(f"{ln.label} lies outside the AOI {aoi.path.name}; skipped")
-            else:
-                kept.append(inside)
-        geoms = kept
-        if not geoms:
-            prepared.warnings.append(
-                f"{scene_path.name}: none of its front lines lies inside the AOI; skipped"
-            )
-            return None
-    full = scene.resampled_transform
-    inverse = ~full
+    area = unary_union(region_geoms)
+    kept = []
+    for geom, ln in zip(geoms, matched, strict=True):
+        inside = geom.intersection(area)
+        if inside.is_empty or inside.length == 0:
+            prepared.warnings.append(f"{ln.label} lies outside the AOI {aoi.path.name}; skipped")
+        else:
+            kept.append(inside)
+    if not kept:
+        prepared.warnings.append(f"{scene_path.name}: none of its front lines lies inside the AOI; skipped")
+        return None
+    return kept, region_geoms
+
+
+def _crop_window(scene, geoms, region_geoms, depth_px: float | None) -> tuple[int, int, int, int] | None:
+    """The crop (row0, row1, col0, col1) on the scene grid around the lines (and the whole AOI when labels
+    fill it), reaching the label depth plus a margin, at least MIN_CROP_PX; None when nothing is inside."""
+    inverse = ~scene.resampled_transform
     xs, ys = [], []
     for geom in geoms:
         for part in getattr(geom, "geoms", [geom]):
@@ -489,8 +551,6 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
                 col, row = inverse @ (x, y)
                 xs.append(col)
                 ys.append(row)
-    res = float(np.mean(scene.metres_per_pixel()))
-    depth_px = None if options.depth_m is None else options.depth_m / res
     if region_geoms is not None and depth_px is None:
         # Labels fill the box: the crop holds all of it (within the scene).
         for geom in region_geoms:
@@ -508,38 +568,19 @@ def _write_scene(scene, scene_path: Path, matched, fronts_crs, aoi, glacier, ind
     row0, row1 = _widen(row0, row1, scene.height)
     col0, col1 = _widen(col0, col1, scene.width)
     if row1 <= row0 or col1 <= col0:
-        prepared.warnings.append(f"{scene_path.name}: its front lines lie outside the scene; skipped")
         return None
-    image, valid = scene.read_window(row0, col0, row1 - row0, col1 - col0)
-    transform = full @ Affine.translation(col0, row0)
-    shape_ = (row1 - row0, col1 - col0)
-    front = rasterize(
+    return row0, row1, col0, col1
+
+
+def _burn(geoms, shape_: tuple[int, int], transform) -> np.ndarray:
+    """A boolean mask of the pixels ``geoms`` touch on the grid of ``transform``."""
+    from rasterio.features import rasterize
+    from shapely.geometry import mapping
+
+    burnt = rasterize(
         [mapping(g) for g in geoms], out_shape=shape_, transform=transform, fill=0, default_value=1
     )
-    front = front.astype(bool) & valid
-    if not front.any():
-        prepared.warnings.append(f"{scene_path.name}: its front lines fall on no valid pixel; skipped")
-        return None
-    region = valid
-    if region_geoms is not None:
-        inside = rasterize(
-            [mapping(g) for g in region_geoms], out_shape=shape_, transform=transform, fill=0, default_value=1
-        )
-        region = region & inside.astype(bool)
-    upstream = _scene_upstream(front, transform, scene.crs, fronts_crs, options.glacier_side, aoi, scene_path)
-    zones = weak_zones_along(front, upstream, region, depth_px)
-    date = (
-        date_from_name(scene_path.stem)
-        or next((ln.date for ln in matched if ln.date), None)
-        or dt.date(2000, 1, 1)
-    )
-    name = f"{glacier}_{date.isoformat()}_SCENE_{res:g}_0_{index:03d}"
-    parse_caffe_name(name)
-    _write_png(out / "sar_images/train" / f"{name}.png", np.round(image[0] * 255))
-    _write_png(out / "fronts/train" / f"{name}_front.png", front.astype(np.uint8) * 255)
-    write_zones(out / "zones/train" / f"{name}_zones.png", zones)
-    write_bbox(out / "bounding_boxes" / f"{name}_bbox.txt", front_box(front))
-    return name
+    return burnt.astype(bool)
 
 
 def _widen(lo: int, hi: int, size: int) -> tuple[int, int]:

@@ -70,6 +70,27 @@ class Trainer:
         random.seed(config.seed)
         np.random.seed(config.seed)
 
+        self._split_items(config)
+        self._build_loader(config)
+        self._build_model(config, resume)
+        self.optimizer = self._optimizer()
+        self.steps_per_epoch = self._steps_per_epoch()
+        self.scheduler = self._scheduler()
+        self.epoch = 0  # epochs completed
+        self.best_miou = -math.inf
+        self.since_best = 0
+        self.amp_dtype = self._amp_dtype()
+        if resume:
+            self._load_state(self.out / "last.pt")
+        self.runner: nn.Module = self.step_module
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.runner = DistributedDataParallel(self.step_module, device_ids=ids)
+        if config.compile:
+            self.runner = torch.compile(self.runner)
+
+    def _split_items(self, config: TrainConfig) -> None:
+        """The training and validation images (``train_items``, ``val_items``); none to validate is an error."""
         items = list(list_split(config.data, config.split, config.glaciers))
         if config.val_on_train:
             self.train_items = sorted(items, key=lambda item: item.name)
@@ -84,6 +105,9 @@ class Trainer:
                 f"--val-fraction {config.val_fraction} of {len(items)} training images holds out none for "
                 f"validation; raise it to at least {1.0 / max(len(items), 1):.2g} or pass --val-glaciers"
             )
+
+    def _build_loader(self, config: TrainConfig) -> None:
+        """The patch pairs of the training images, their sampler and the DataLoader over them."""
         patches = CaffePatches(
             self.train_items,
             patch=config.patch,
@@ -104,6 +128,8 @@ class Trainer:
             worker_init_fn=_ignore_stop_signals,
         )
 
+    def _build_model(self, config: TrainConfig, resume: bool) -> None:
+        """The model (base weights unless resuming), its training step on the device, and the --ema copy."""
         model = CISNet(config.model_config())
         if config.encoder_weights and not resume:
             load_encoder_weights(model.encoder, config.encoder_weights)
@@ -117,21 +143,6 @@ class Trainer:
         self.ema_steps = 0
         if config.ema is not None:
             self.ema = copy.deepcopy(self.step_module.model).eval().requires_grad_(False)
-        self.optimizer = self._optimizer()
-        self.steps_per_epoch = self._steps_per_epoch()
-        self.scheduler = self._scheduler()
-        self.epoch = 0  # epochs completed
-        self.best_miou = -math.inf
-        self.since_best = 0
-        self.amp_dtype = self._amp_dtype()
-        if resume:
-            self._load_state(self.out / "last.pt")
-        self.runner: nn.Module = self.step_module
-        if self.distributed:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.runner = DistributedDataParallel(self.step_module, device_ids=ids)
-        if config.compile:
-            self.runner = torch.compile(self.runner)
 
     @property
     def model(self) -> CISNet:
@@ -297,6 +308,42 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         self.pairs.set_epoch(epoch)
         self.runner.train()
+        trained = self._train_steps(epoch, on_step)
+        if trained is None:
+            return None
+        sums, steps, samples, started = trained
+        seconds = time.perf_counter() - started
+        self.epoch += 1
+        row: dict[str, Any] = {"epoch": self.epoch, **{k: v / max(steps, 1) for k, v in sums.items()}}
+        weights = self.step_module.joint.log_values()
+        row.update(
+            w_seg=weights.get("w_seg"), w_chg=weights.get("w_chg"), lr=self.optimizer.param_groups[0]["lr"]
+        )
+        row.update(samples_per_s=samples * (dist.get_world_size() if self.distributed else 1) / seconds)
+        row["seconds"] = seconds
+        if self.main and self._validating():
+            row.update(
+                validate(
+                    self.kept_model,
+                    self.val_items,
+                    self.device,
+                    self.cfg.val_min_length_px,
+                    self.amp_dtype,
+                    metres=self.cfg.val_metres,
+                )
+            )
+            self._keep_best(row)
+        if self.main:
+            self._log(row)
+        if self.distributed:
+            flag = torch.tensor([self.since_best], device=self.device)
+            dist.broadcast(flag, 0)
+            self.since_best = int(flag.item())
+        return row
+
+    def _train_steps(self, epoch: int, on_step) -> tuple[dict[str, float], int, int, float] | None:
+        """One epoch's optimiser steps: (loss sums, steps, samples, start time), or None when a stop signal
+        came."""
         started, samples = time.perf_counter(), 0
         sums = {"train_loss": 0.0, "seg_loss": 0.0, "chg_loss": 0.0}
         steps = 0
@@ -329,34 +376,7 @@ class Trainer:
             if self._stop_signal is not None:
                 return None
             raise
-        seconds = time.perf_counter() - started
-        self.epoch += 1
-        row: dict[str, Any] = {"epoch": self.epoch, **{k: v / max(steps, 1) for k, v in sums.items()}}
-        weights = self.step_module.joint.log_values()
-        row.update(
-            w_seg=weights.get("w_seg"), w_chg=weights.get("w_chg"), lr=self.optimizer.param_groups[0]["lr"]
-        )
-        row.update(samples_per_s=samples * (dist.get_world_size() if self.distributed else 1) / seconds)
-        row["seconds"] = seconds
-        if self.main and self._validating():
-            row.update(
-                validate(
-                    self.kept_model,
-                    self.val_items,
-                    self.device,
-                    self.cfg.val_min_length_px,
-                    self.amp_dtype,
-                    metres=self.cfg.val_metres,
-                )
-            )
-            self._keep_best(row)
-        if self.main:
-            self._log(row)
-        if self.distributed:
-            flag = torch.tensor([self.since_best], device=self.device)
-            dist.broadcast(flag, 0)
-            self.since_best = int(flag.item())
-        return row
+        return sums, steps, samples, started
 
     def _validating(self) -> bool:
         """Whether the epoch just completed is validated (and checkpointed): every ``val_every`` and the last."""
