@@ -32,8 +32,15 @@ def test_ctrl_c_on_local_dask_workers_is_one_line_not_worker_tracebacks(tmp_path
     ]
     args = [sys.executable, "-m", "glacierfront", "predict", *scenes, "-m", str(model), "-o", f"{tmp_path}/out/",
             "--workers", "2"]  # fmt: skip
+    # A shell's background job (nohup ... &) ignores SIGINT, and a Python started so keeps ignoring it:
+    # the child gets the default disposition back, as a program run at a terminal has it.
     proc = subprocess.Popen(
-        args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
+        args,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         seen = _until(proc, "local Dask worker", 120)

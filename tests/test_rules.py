@@ -17,10 +17,11 @@ from shapely.geometry import LineString, box, mapping
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.evaluate.vector import Layer, match_pairs
+from glacierfront.geo.frame import _compass_name, parse_upstream
+from glacierfront.geo.reference import read_boxes
 from glacierfront.io.acquisition import acquisition
 from glacierfront.io.aoi import read_aoi_polygons
-from glacierfront.series.positions import _compass_name, parse_upstream
-from glacierfront.series.read import read_boxes, read_front_lines
+from glacierfront.series.read import read_front_lines
 from glacierfront.train import finetune_data as fd
 
 CRS_3413 = "EPSG:3413"

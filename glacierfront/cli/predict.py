@@ -223,7 +223,7 @@ def predict(
                 "(e.g. ogr2ogr -a_srs EPSG:3413 fixed.gpkg aoi.gpkg)"
             )
     if upstream is not None:
-        from glacierfront.series.positions import parse_upstream
+        from glacierfront.geo.frame import parse_upstream
 
         parse_upstream(upstream)
     if uses_box(options):  # reads the boxes now: a box without an upstream end fails before any work

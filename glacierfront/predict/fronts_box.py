@@ -35,10 +35,10 @@ from scipy import ndimage
 from shapely.geometry import LineString
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.geo.frame import box_frame
+from glacierfront.geo.reference import Reference
 from glacierfront.io.crs import reproject
 from glacierfront.predict.vectorise import FrontLine, length_m, map_geometry
-from glacierfront.series.positions import box_frame
-from glacierfront.series.read import Reference
 
 # A neighbouring column's cut moves at most this many pixels: fronts up to about 70 degrees oblique to the box.
 MAX_STEP_PX = 3
@@ -89,7 +89,7 @@ class BoxGrid:
 
 
 def box_grid(box: Reference, transform: Affine, crs: Any, upstream: float | str | None = None) -> BoxGrid:
-    """The box (any CRS) in the frame of its upstream axis (series' rule: ``series.positions.box_frame``),
+    """The box (any CRS) in the frame of its upstream axis (series' rule: ``geo.frame.box_frame``),
     sampled on the pixel grid of ``transform`` in ``crs``."""
     if crs is None:
         raise GlacierfrontError(

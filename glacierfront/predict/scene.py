@@ -34,11 +34,11 @@ BAND_ROWS = 1024
 
 
 def glacier_boxes(options: PredictOptions) -> list | None:
-    """The AOI's glacier boxes (series' reader: ids, upstream fields, one polygon each) when fronts are cut
-    across them (``fronts_box``), None for CaFFe's rule. Reads the AOI's fields, so a box rule asked for
+    """The AOI's glacier boxes (``geo.reference``'s reader, series' too: ids, upstream fields, one polygon
+    each) when fronts are cut across them (``fronts_box``), None for CaFFe's rule. Reads the AOI's fields, so a box rule asked for
     without an upstream end fails here, before any work."""
+    from glacierfront.geo.reference import read_boxes
     from glacierfront.predict.fronts_box import check_front_rule
-    from glacierfront.series.read import read_boxes
 
     rule = check_front_rule(options.front_rule)
     if rule == "caffe":

@@ -13,8 +13,10 @@ each glacier's first ``ok`` date, positive = advance. Fronts of different files 
 share a date are flagged in their ``note``. See docs/series.md.
 """
 
+from glacierfront.geo.equal_area import equal_area_crs, reproject, true_area_m2
+from glacierfront.geo.frame import BoxFrame, Glacier, box_frame, check_box, parse_upstream
+from glacierfront.geo.reference import Reference, read_boxes, read_centrelines
 from glacierfront.io.acquisition import decimal_year
-from glacierfront.series.equal_area import equal_area_crs, reproject, true_area_m2
 from glacierfront.series.output import to_csv, to_json, write_series
 from glacierfront.series.plot import plot_series, render
 from glacierfront.series.positions import (
@@ -28,27 +30,19 @@ from glacierfront.series.positions import (
     OK_COVERAGE,
     PARTIAL,
     QUALITIES,
-    BoxFrame,
-    Glacier,
     LineFrame,
     Row,
     Series,
-    box_frame,
     box_series,
     centreline_series,
-    check_box,
     line_frame,
     measure_in_box,
     measure_on_line,
-    parse_upstream,
 )
 from glacierfront.series.read import (
     Front,
-    Reference,
     find_front_files,
     parse_date,
-    read_boxes,
-    read_centrelines,
     read_front_lines,
     read_fronts,
 )

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.geo.frame import Glacier
 from glacierfront.io.atomic import atomic_path
-from glacierfront.series.positions import FRAGMENT, MISS, OK, PARTIAL, Glacier, Row, Series
+from glacierfront.series.positions import FRAGMENT, MISS, OK, PARTIAL, Row, Series
 
 # Marker colours by season, as month groups (the legend names the months, so it reads in both hemispheres).
 SEASONS = (
