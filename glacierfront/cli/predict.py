@@ -22,12 +22,12 @@ from glacierfront.batch import BatchObserver, SceneProgress, predict_many
 from glacierfront.batch.job import BatchOptions, SceneOutcome
 from glacierfront.batch.manifest import DEFAULT_NAME as MANIFEST_NAME
 from glacierfront.batch.manifest import ManifestWriter, done_sources
+from glacierfront.batch.record import record
 from glacierfront.batch.sources import SceneSource, read_scene_list, remote_env, scene_sources
 from glacierfront.batch.worker import cached_backend, model_ref, remove_partial_outputs
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
-from glacierfront.io.vector_files import write_lines
-from glacierfront.predict import LINE_SCHEMA, PredictOptions, check_resolution, uses_box
+from glacierfront.predict import PredictOptions, check_resolution, uses_box
 from glacierfront.predict.fronts import MIN_FRONT_LENGTH_M
 from glacierfront.predict.outputs import output_crs, parse_format, plan_outputs
 
@@ -305,29 +305,15 @@ def predict(
 
 
 def _record(outcomes, plan, log: ManifestWriter | None, console: Console, advance=None) -> int:
-    """Say, file and write what the batch loop yields; returns how many scenes failed. A folder run's
-    workers wrote each scene's file and its manifest row follows at once; a one-file run writes the file
-    here at the end, then the rows (a row names only outputs that exist)."""
+    """Print what the batch loop yields (``batch.record`` writes the manifest and a one-file run's file);
+    returns how many scenes failed."""
     failed = 0
     said: set[str] = set()  # warnings about the model or the run, said once
-    gathered: list[SceneOutcome] = []
-    for outcome in outcomes:
+    for outcome in record(outcomes, plan, log, on_file=lambda path: typer.echo(str(path))):
         failed += outcome.failed
         if advance is not None:
             advance(failed)
         _report(outcome, plan, said, console)
-        if plan.folder and log is not None:
-            log.write(outcome)
-        else:
-            gathered.append(outcome)
-    if not plan.folder:
-        found = sorted((o for o in gathered if not o.failed), key=lambda o: o.index)
-        if found:
-            records = [rec for o in found for rec in o.records]
-            written = write_lines(plan.vector, records, found[0].crs, LINE_SCHEMA, plan.layer, plan.overwrite)
-            typer.echo(str(written))
-        for outcome in gathered if log is not None else []:
-            log.write(outcome)
     return failed
 
 
