@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacierfront.batch.job import BatchOptions, SceneOutcome
 from glacierfront.batch.observer import BatchObserver, SceneProgress
 from glacierfront.batch.sources import SceneSource, scene_source
 from glacierfront.predict import PredictOptions
+
+if TYPE_CHECKING:
+    from glacierfront.batch.worker import ModelRef
 
 __all__ = [
     "BatchObserver",
@@ -33,12 +36,14 @@ __all__ = [
 
 def predict_many(
     paths: Iterable[str | Path | SceneSource],
-    model: str | Path,
+    model: str | Path | ModelRef,
     options: BatchOptions | PredictOptions | None = None,
     client: Any = None,
     observer: BatchObserver | None = None,
 ) -> Iterator[SceneOutcome]:
-    """Predict every scene of ``paths`` (local files or GDAL URLs) with the model file ``model``.
+    """Predict every scene of ``paths`` (local files or GDAL URLs) with the model file ``model`` (or a
+    ``worker.ModelRef`` of it, whose checksum is then not read again; device, TTA and threads come from
+    ``options``).
 
     Yields one ``SceneOutcome`` per scene as it finishes: with a client in completion order, else in input
     order (``outcome.index`` is the position in ``paths``). A scene that fails is retried when another
@@ -49,12 +54,15 @@ def predict_many(
 
     This is the one batch loop: ``glacierfront predict`` runs every scene through it, with or without Dask.
     """
-    from glacierfront.batch.worker import cached_backend, model_ref, run_scene
+    from glacierfront.batch.worker import ModelRef, cached_backend, model_ref, run_scene
 
     if not isinstance(options, BatchOptions):
         options = BatchOptions(predict=options or PredictOptions())
     sources = [p if isinstance(p, SceneSource) else scene_source(p) for p in paths]
-    ref = model_ref(model, options.device, options.tta, options.threads)
+    if isinstance(model, ModelRef):
+        ref = ModelRef(model.path, model.sha256, options.device, options.tta, options.threads)
+    else:
+        ref = model_ref(model, options.device, options.tta, options.threads)
     observer = observer or BatchObserver()
     if client is not None:
         from glacierfront.batch.dask_run import run_on_client

@@ -276,13 +276,13 @@ def predict(
     if manifest is None and plan.folder and (distributed or skip_existing):
         manifest = plan.vector / MANIFEST_NAME
     run = BatchOptions(options, plan, target_crs, device, tta, retries)
+    # The model's checksum is read once, here: a missing model fails before any folder is made.
+    ref = model_ref(model_file, device, tta) if todo else None
     if todo and not distributed:
-        backend = cached_backend(model_ref(model_file, device, tta))  # predict_many finds it loaded
+        backend = cached_backend(ref)  # predict_many finds it loaded
         console.print(
             f"model {backend.label} ({backend.config.encoder}) on {backend.device}", highlight=False
         )
-    elif todo:
-        model_ref(model_file)  # a missing model fails here, before any folder is made; workers load it
     plan.make_folders()
     log = ManifestWriter(manifest) if manifest is not None else None
     try:
@@ -293,9 +293,9 @@ def predict(
         if not todo:
             return
         if distributed:
-            failed = _predict_on_dask(todo, model_file, run, workers, scheduler, log, console, quiet)
+            failed = _predict_on_dask(todo, ref, run, workers, scheduler, log, console, quiet)
         else:
-            outcomes = predict_many(todo, model_file, run, observer=_TileBars(console, quiet))
+            outcomes = predict_many(todo, ref, run, observer=_TileBars(console, quiet))
             failed = _record(outcomes, plan, log, console)
     finally:
         if log is not None:
@@ -355,7 +355,7 @@ class _TileBar(SceneProgress):
             self.progress.update(self.task, rate=f"{rate:.2f} Mpx/s")
 
 
-def _predict_on_dask(todo, model_file, run: BatchOptions, workers, scheduler, log, console, quiet) -> int:
+def _predict_on_dask(todo, ref, run: BatchOptions, workers, scheduler, log, console, quiet) -> int:
     """The scenes as tasks on Dask (``batch.predict_many`` with a client); returns how many failed. In
     folder mode the workers write the outputs; with one file the lines come back here and this process
     writes it."""
@@ -381,7 +381,7 @@ def _predict_on_dask(todo, model_file, run: BatchOptions, workers, scheduler, lo
             where = f"Dask at {scheduler}"
             if workers is not None:
                 where = f"{workers} local Dask worker(s), {conn.threads} ONNX Runtime thread(s) each"
-            console.print(f"model {model_file.name}, {len(todo)} scenes on {where}", highlight=False)
+            console.print(f"model {Path(ref.path).name}, {len(todo)} scenes on {where}", highlight=False)
             if conn.dashboard:
                 console.print(f"Dask dashboard: {conn.dashboard}", highlight=False)
             run = dataclasses.replace(run, threads=conn.threads)
@@ -397,7 +397,7 @@ def _predict_on_dask(todo, model_file, run: BatchOptions, workers, scheduler, lo
                 def advance(failed: int) -> None:
                     progress.update(task, advance=1, failed=failed)
 
-                outcomes = finished(predict_many(todo, model_file, run, conn.client))
+                outcomes = finished(predict_many(todo, ref, run, conn.client))
                 return _record(outcomes, plan, log, progress.console, advance)
     except KeyboardInterrupt:
         from glacierfront.batch.dask_run import quiet_shutdown
