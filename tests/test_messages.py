@@ -95,11 +95,7 @@ def test_a_full_disk_while_replacing_a_geopackage_says_the_disk_is_full(tmp_path
 
 def test_series_names_the_plot_when_the_plot_cannot_be_written(tmp_path, capsys):
     fronts = _dated(tmp_path / "f.gpkg", "2020-01-01")
-    boxes = tmp_path / "box.gpkg"
-    with fiona.open(
-        boxes, "w", driver="GPKG", crs="EPSG:3413", schema={"geometry": "Polygon", "properties": {}}
-    ) as dst:
-        dst.write({"geometry": mapping(box(-500, -300, 1500, 300)), "properties": {}})
+    boxes = _aoi(tmp_path / "box.gpkg", polygon=box(-500, -300, 1500, 300))
     args = ["series", str(fronts), "--box", str(boxes), "--upstream", "W", "-o", str(tmp_path / "s.csv"),
             "--plot", "/proc/p.png"]  # fmt: skip
     assert main(args) == 1
@@ -122,10 +118,12 @@ def test_a_sar_model_on_a_landsat_scene_says_so(tmp_path, capsys):
     assert "sensor" not in capsys.readouterr().err
 
 
-def _aoi(path, props, schema):
-    with fiona.open(path, "w", driver="GPKG", crs="EPSG:3413",
-                    schema={"geometry": "Polygon", "properties": schema}) as dst:  # fmt: skip
-        dst.write({"geometry": mapping(box(-200_000, -2_006_000, -190_000, -2_000_000)), "properties": props})
+def _aoi(path, props=None, schema=None, polygon=None, crs="EPSG:3413"):
+    """A one-polygon layer: by default a 10 x 6 km box around the fake scenes (EPSG:3413)."""
+    polygon = polygon if polygon is not None else box(-200_000, -2_006_000, -190_000, -2_000_000)
+    with fiona.open(path, "w", driver="GPKG", crs=crs,
+                    schema={"geometry": "Polygon", "properties": schema or {}}) as dst:  # fmt: skip
+        dst.write({"geometry": mapping(polygon), "properties": props or {}})
     return path
 
 
@@ -185,11 +183,7 @@ def test_a_scene_that_fails_after_its_zones_were_written_leaves_no_zones(tmp_pat
 
 def test_a_series_box_in_metres_labelled_degrees_is_one_line(tmp_path, capsys):
     fronts = _dated(tmp_path / "f.gpkg", "2020-01-01")
-    boxes = tmp_path / "box.gpkg"
-    with fiona.open(
-        boxes, "w", driver="GPKG", crs="EPSG:4326", schema={"geometry": "Polygon", "properties": {}}
-    ) as dst:
-        dst.write({"geometry": mapping(box(-200_000, -2_006_000, -190_000, -2_000_000)), "properties": {}})
+    boxes = _aoi(tmp_path / "box.gpkg", crs="EPSG:4326")  # metres labelled degrees
     assert main(["series", str(fronts), "--box", str(boxes), "--upstream", "W"]) == 1
     err = capsys.readouterr().err
     assert "says degrees" in err and err.count("\n") == 1 and "internal error" not in err
