@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,17 +15,10 @@ from rich.table import Table
 
 from glacierfront.cli import options as opt
 from glacierfront.errors import GlacierfrontError
-from glacierfront.evaluate import (
-    CaffeOptions,
-    evaluate_caffe,
-    evaluate_vectors,
-    holdout_config,
-    nothing_evaluated,
-    write_csv,
-)
-from glacierfront.evaluate.vector import FAR_APART_M
-from glacierfront.io.caffe import list_split
 from glacierfront.model.backend import load_backend
+
+if TYPE_CHECKING:
+    from glacierfront.evaluate import CaffeOptions
 
 
 def evaluate(
@@ -121,6 +114,15 @@ def evaluate(
     Scenes without a predicted front are counted as "no front", never averaged.
     The exit code is 1 when nothing could be scored.
     """
+    from glacierfront.evaluate import (
+        CaffeOptions,
+        evaluate_vectors,
+        holdout_config,
+        nothing_evaluated,
+        write_csv,
+    )
+    from glacierfront.evaluate.vector import FAR_APART_M
+
     if as_json and as_csv:
         raise GlacierfrontError("--json and --csv both given: choose one output format")
     if data is not None:
@@ -213,6 +215,9 @@ def _run_caffe(
     tta: bool,
     quiet: bool,
 ) -> dict[str, Any]:
+    from glacierfront.evaluate import evaluate_caffe
+    from glacierfront.io.caffe import list_split
+
     if model is not None and pred_dir is not None:
         raise GlacierfrontError("--model and --pred-dir both given: evaluate one source at a time")
     if tta and pred_dir is not None:

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from glacierfront.cli import options as opt
 from glacierfront.model.info import describe_model
-from glacierfront.predict import DEFAULT_SCALE_TOLERANCE
 
 
 def info(
@@ -33,6 +32,8 @@ def info(
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
+    from glacierfront.predict.scale import DEFAULT_SCALE_TOLERANCE
+
     table = Table(title=escape(str(model)), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")

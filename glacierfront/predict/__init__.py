@@ -35,7 +35,7 @@ _EXPORTS = {
     "open_for_model": "scale",
     "BAND_ROWS": "scene",
     "GDAL_CACHE_MB": "scene",
-    "LINE_SCHEMA": "scene",
+    "LINE_SCHEMA": "schema",
     "PIXEL_MIN_LENGTH_PX": "scene",
     "SceneResult": "scene",
     "fraction_true": "scene",

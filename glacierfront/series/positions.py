@@ -412,10 +412,13 @@ def box_series(
     boxes: Sequence[Reference],
     upstream: float | str | None = None,
     report: Callable[[str], None] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Series:
     """Terminus positions of ``fronts`` by the box method, per box (glacier). ``upstream``: the direction
     from the front into the glacier for boxes without their own ``upstream`` field. ``report`` gets one
-    summary line per glacier. A box with holes is refused (``check_box``)."""
+    summary line per glacier. A box with holes is refused (``check_box``). ``memo``: a dict kept by a
+    caller that measures the same fronts again and again (``review``): each front's measurement in a box is
+    looked up there by its geometry, so only new or changed fronts are measured."""
     if not boxes:
         raise GlacierfrontError("no box given: draw a polygon along the glacier")
     if not fronts:
@@ -425,7 +428,13 @@ def box_series(
     frames = [box_frame(box, upstream) for box in boxes]
 
     def measure(front: Front, frame: BoxFrame, geom: Any) -> Row:
-        area, quality, coverage, note = _measure_box(frame, geom)
+        key = (frame.glacier.glacier_id, frame.polygon.wkb, geom.wkb)
+        found = None if memo is None else memo.get(key)
+        if found is None:
+            found = _measure_box(frame, geom)
+            if memo is not None:
+                memo[key] = found
+        area, quality, coverage, note = found
         return _row(
             front,
             frame.glacier,
