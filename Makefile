@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo clean browser screenshots
 
 SAMPLE := glacierfront/data/sample
 SCENE := $(SAMPLE)/JAC_2013-09-08_TSX_6_1_005.tif
@@ -26,10 +26,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium + chromium-driver for the review page's browser tests, installed where missing.
+browser:
+	.ci/browser
+
 # No -q: pytest prints one line per test file, its dots and the run's percentage so far.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The screenshots in docs/review.md, taken by the browser tests.
+screenshots: $(STAMP) browser
+	GLACIERFRONT_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_review_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,3 +26,27 @@ def atto_checkpoint(tmp_path_factory) -> tuple:
     path = tmp_path_factory.mktemp("ckpt") / "atto.pt"
     save_checkpoint(path, model, metadata={"training_data": "test fixture"})
     return path, model
+
+
+@pytest.fixture(scope="session")
+def sample_run_source(tmp_path_factory):
+    """The bundled sample run: the 8 sample-series scenes through the shipped default model into a folder,
+    with its manifest (predict's real output, made once per test session; copy it before writing in it)."""
+    from glacierfront.cli import main
+    from glacierfront.data import SAMPLE_SERIES_DIR
+
+    out = tmp_path_factory.mktemp("sample-run") / "run"
+    scenes = sorted(map(str, SAMPLE_SERIES_DIR.glob("*.tif")))
+    code = main(["predict", *scenes, "-o", f"{out}/", "--manifest", str(out / "manifest.csv"), "-q"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture
+def sample_run(sample_run_source, tmp_path):
+    """A copy of the bundled sample run of one's own (``sample_run_source``), to write verdicts in."""
+    import shutil
+
+    target = tmp_path / "run"
+    shutil.copytree(sample_run_source, target)
+    return target

@@ -10,11 +10,12 @@ importing the module that defines it.
 The floors, from the ground up:
     ground floor  errors, zones, lazy, geodesy, io/, model/, geo/ (a glacier's box or centre-line, its frame)
     middle        predict/ (a scene's stages: tiling, segment, fronts, vectorise, ..., and the driver, scene)
-    upper         batch/, train/, series/, evaluate/
+    upper         batch/, train/, series/, evaluate/, review/
     roof          cli/
-Rules: the ground floor never imports predict, batch/, train/, cli/, series/ or evaluate/; predict/ never
-imports batch/, train/, cli/, series/ or evaluate/ (no exception: ``ALLOWED`` is empty); batch/, train/,
-series/ and evaluate/ never import cli/; zones imports nothing from glacierfront but errors.
+Rules: the ground floor never imports predict, batch/, train/, cli/, series/, evaluate/ or review/; predict/
+never imports batch/, train/, cli/, series/, evaluate/ or review/ (no exception: ``ALLOWED`` is empty);
+batch/, train/, series/, evaluate/ and review/ never import cli/; zones imports nothing from glacierfront but
+errors.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ PACKAGE = ROOT / "glacierfront"
 RULES = (
     (
         ("errors", "zones", "lazy", "geodesy", "io", "model", "geo"),
-        ("predict", "batch", "train", "cli", "series", "evaluate"),
+        ("predict", "batch", "train", "cli", "series", "evaluate", "review"),
     ),
-    (("predict",), ("batch", "train", "cli", "series", "evaluate")),
-    (("batch", "train", "series", "evaluate"), ("cli",)),
+    (("predict",), ("batch", "train", "cli", "series", "evaluate", "review")),
+    (("batch", "train", "series", "evaluate", "review"), ("cli",)),
 )
 # Imports that may break a rule, as (importer, imported): none. The glacier box (reading, upstream end,
 # equal-area frame) that predict and series both use lives on the ground floor, in geo/.

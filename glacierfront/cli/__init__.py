@@ -16,6 +16,7 @@ from glacierfront.cli import finetune as finetune_cmd
 from glacierfront.cli import info as info_cmd
 from glacierfront.cli import models as models_cmd
 from glacierfront.cli import predict as predict_cmd
+from glacierfront.cli import review as review_cmd
 from glacierfront.cli import series as series_cmd
 from glacierfront.cli import train as train_cmd
 from glacierfront.errors import GlacierfrontError, StoppedBySignal
@@ -64,6 +65,7 @@ _command("crossval", crossval_cmd.crossval)
 _command("finetune", finetune_cmd.finetune)
 _command("import-fronts", data_cmd.import_fronts)
 _command("series", series_cmd.series)
+_command("review", review_cmd.review)
 
 
 _STATE = {"terminated": False}

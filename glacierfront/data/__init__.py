@@ -4,3 +4,4 @@ from pathlib import Path
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_OPTICAL_DIR = Path(__file__).resolve().parent / "sample_optical"
+SAMPLE_SERIES_DIR = Path(__file__).resolve().parent / "sample_series"

@@ -62,15 +62,9 @@ def main() -> None:
         date, sensor = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:]}", args.name.split("_")[0]
         source = ("FrontLearning (Mohajerani et al. 2019, MIT); Landsat courtesy of the U.S. Geological Survey; "
                   "chip rotated, georeferencing and spacing are nominal")  # fmt: skip
-    h, w = image.shape
-    (x,), (y,) = warp_transform("EPSG:4326", CRS, [args.lon], [args.lat])
-    transform = from_origin(x - w / 2 * args.spacing, y + h / 2 * args.spacing, args.spacing, args.spacing)
-    args.out.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="uint8", crs=CRS, transform=transform,
-                   compress="deflate", tiled=False)  # fmt: skip
-    with rasterio.open(args.out / f"{args.name}.tif", "w", **profile) as dst:
-        dst.write(image, 1)
-        dst.update_tags(ACQUISITION_DATE=date, SENSOR=sensor, SOURCE=source)
+    transform = write_scene(
+        image, args.name, date, sensor, source, (args.lon, args.lat), args.spacing, args.out
+    )
 
     def to_map(geom):
         return shapely.transform(geom, lambda xy: np.column_stack(transform * (xy[:, 0], xy[:, 1])))
@@ -87,6 +81,22 @@ def main() -> None:
         name = "CaFFe bounding box" if args.caffe is not None else "front extent + 16 px"
         dst.write({"geometry": shapely.geometry.mapping(aoi), "properties": {"name": name}})
     print(f"wrote {args.out}: scene, reference_front.gpkg ({len(parts)} lines), aoi.gpkg")
+
+
+def write_scene(image, name: str, date: str, sensor: str, source: str, centre: tuple[float, float],
+                spacing: float, out: Path):  # fmt: skip
+    """Write ``image`` as OUT/NAME.tif, an 8-bit GeoTIFF in EPSG:3413 centred on ``centre`` (lon, lat) at
+    ``spacing`` metres (nominal), with its date, sensor and source as tags; returns its affine transform."""
+    h, w = image.shape
+    (x,), (y,) = warp_transform("EPSG:4326", CRS, [centre[0]], [centre[1]])
+    transform = from_origin(x - w / 2 * spacing, y + h / 2 * spacing, spacing, spacing)
+    out.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="uint8", crs=CRS, transform=transform,
+                   compress="deflate", tiled=False)  # fmt: skip
+    with rasterio.open(out / f"{name}.tif", "w", **profile) as dst:
+        dst.write(image, 1)
+        dst.update_tags(ACQUISITION_DATE=date, SENSOR=sensor, SOURCE=source)
+    return transform
 
 
 if __name__ == "__main__":

@@ -33,6 +33,17 @@ SENSOR_FIELDS = ("sensor", "satellite", "platform", "mission")
 QUALITY_FIELDS = ("quality", "quality_flag", "qualflag", "qual_flag")
 # The direction from the front into the glacier (a compass point or bearing: ``parse_bearing``).
 UPSTREAM_FIELDS = ("upstream",)
+# A person's verdict on a line (``glacierfront review`` writes it): accepted, redrawn or rejected.
+VERDICT_FIELDS = ("verdict",)
+REJECTED, REDRAWN = "rejected", "redrawn"
+
+
+def verdict_of(props: dict[str, Any]) -> str | None:
+    """A line's review verdict in lower case (accepted, redrawn, rejected), None when it has none: series and
+    finetune leave rejected lines out and prefer a scene's redrawn lines to its others."""
+    value = field_value(props, VERDICT_FIELDS)
+    text = str(value).strip().lower() if value is not None else ""
+    return text or None
 
 
 def field_key(props: dict[str, Any], names: Sequence[str]) -> str | None:

@@ -26,8 +26,10 @@ from glacierfront.io.fields import (
     GLACIER_ID_FIELDS,
     IMAGE_FIELDS,
     QUALITY_FIELDS,
+    REJECTED,
     SENSOR_FIELDS,
     field_value,
+    verdict_of,
 )
 from glacierfront.io.vector_files import (
     DEFAULT_LAYER,
@@ -125,6 +127,8 @@ def read_front_lines(path: str | Path, layer: str | None = None) -> tuple[list[d
     name_date = date_from_name(path.stem)
     lines = []
     for index, (geom, props) in enumerate(records):
+        if verdict_of(props) == REJECTED:
+            continue  # a reviewer rejected it (glacierfront review)
         value = field_value(props, DATE_FIELDS)
         date = date_from_field(value) if value is not None else None
         if value is not None and date is None:

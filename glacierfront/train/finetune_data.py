@@ -38,10 +38,13 @@ from glacierfront.io.caffe import (
 )
 from glacierfront.io.fields import (
     DATE_FIELDS,
+    REDRAWN,
+    REJECTED,
     SCENE_FIELDS,
     UPSTREAM_FIELDS,
     field_value,
     parse_bearing,
+    verdict_of,
 )
 from glacierfront.io.frontlines import front_box, weak_zones_along, write_bbox
 
@@ -279,6 +282,7 @@ class FrontLine:
     label: str  # how to name it in messages: "line 3 of fronts.gpkg (date 2020-01-04)"
     scene: str | None
     date: dt.date | None
+    verdict: str | None = None  # a review's verdict (io.fields.verdict_of): redrawn lines come first
 
 
 def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontLine], str | None]:
@@ -317,6 +321,9 @@ def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontL
         elif file_crs is not None and file_crs != crs:
             records = reproject_records(records, file_crs, crs)
         for k, (geom, props) in enumerate(records, start=1):
+            verdict = verdict_of(props)
+            if verdict == REJECTED:
+                continue  # a reviewer rejected it (glacierfront review)
             scene = field_value(props, SCENE_FIELDS)
             date = _line_date(props)
             if date is None and scene is None:
@@ -326,21 +333,21 @@ def read_fronts(path: str | Path, layer: str | None = None) -> tuple[list[FrontL
                 + (f" (date {date})" if date else "")
                 + (f" (scene {scene})" if scene else "")
             )
-            lines.append(FrontLine(geom, label, None if scene is None else str(scene).strip(), date))
+            lines.append(FrontLine(geom, label, None if scene is None else str(scene).strip(), date, verdict))
     if not lines:
         raise GlacierfrontError(f"--fronts {path}: holds no lines")
     return lines, crs
 
 
 def match_lines(scene: Path, lines: Sequence[FrontLine]) -> list[FrontLine]:
-    """The lines of one scene: those whose scene field names it (file name or stem), else those of its date."""
+    """The lines of one scene: those whose scene field names it (file name or stem), else those of its date;
+    of these, only the redrawn ones when a reviewer redrew the front (``glacierfront review``)."""
     named = [ln for ln in lines if ln.scene is not None and ln.scene in (scene.name, scene.stem)]
-    if named:
-        return named
-    date = date_from_name(scene.stem)
-    if date is None:
-        return []
-    return [ln for ln in lines if ln.scene is None and ln.date == date]
+    if not named:
+        date = date_from_name(scene.stem)
+        named = [] if date is None else [ln for ln in lines if ln.scene is None and ln.date == date]
+    redrawn = [ln for ln in named if ln.verdict == REDRAWN]
+    return redrawn or named
 
 
 @dataclass
