@@ -10,7 +10,6 @@ their file when a scene is opened, so the server's memory does not grow with the
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,9 +213,3 @@ def scene_lines(entry: SceneEntry) -> tuple[list[tuple[Any, dict[str, Any]]], An
     except Exception as err:
         raise GlacierfrontError(f"{entry.lines_file}: not readable any more ({first_line(err)})") from None
     return found, crs
-
-
-def realpath_inside(path: Path, roots: Sequence[Path]) -> bool:
-    """Whether ``path`` (resolved, links followed) lies inside one of ``roots``."""
-    real = os.path.realpath(path)
-    return any(os.path.commonpath([real, os.path.realpath(r)]) == os.path.realpath(r) for r in roots)

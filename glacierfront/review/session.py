@@ -74,7 +74,6 @@ class ReviewSession:
     def __init__(self, run: ReviewRun, reviewer: str, extras: Extras | None = None):
         self.run = run
         self.extras = extras or Extras()
-        self.store = VerdictStore(run, reviewer)
         self.boxes = self._read_boxes()
         self.references = self._read_references()
         self._pictures: OrderedDict[int, bytes] = OrderedDict()
@@ -82,6 +81,7 @@ class ReviewSession:
         self._series_memo: dict[Any, Any] = {}
         self._grids: dict[int, Grid] = {}
         self._lines: dict[int, tuple[list, Any]] = {}  # predicted lines, read once (a few kB a scene)
+        self.store = VerdictStore(run, reviewer, self.lines)
 
     def lines(self, entry: SceneEntry) -> tuple[list, Any]:
         if entry.index not in self._lines:
@@ -113,12 +113,12 @@ class ReviewSession:
             raise KeyError(index)
         return self.run.scenes[index]
 
-    def grid(self, entry: SceneEntry, lines=None, crs=None) -> Grid:
+    def grid(self, entry: SceneEntry) -> Grid:
         if entry.index not in self._grids:
             if entry.image is not None:
                 grid = image_grid(entry.image)
             else:
-                lines, crs = (lines, crs) if lines is not None else self.lines(entry)
+                lines, crs = self.lines(entry)
                 grid = fallback_grid([g for g, _ in lines], crs or self.run.crs)
             self._grids[entry.index] = grid
         return self._grids[entry.index]
@@ -142,7 +142,7 @@ class ReviewSession:
     def detail(self, index: int) -> dict[str, Any]:
         entry = self.scene(index)
         lines, crs = self.lines(entry)
-        grid = self.grid(entry, lines, crs)
+        grid = self.grid(entry)
         verdict = self.store.get(entry.name)
         drawn = []
         if verdict is not None and verdict.geometry is not None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import fcntl
+import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,10 @@ def read_verdicts(path) -> dict[str, Verdict]:
 class VerdictStore:
     """The verdicts of one run, in memory and on disk; ``set`` returns once both files are written."""
 
-    def __init__(self, run: ReviewRun, reviewer: str):
+    def __init__(self, run: ReviewRun, reviewer: str, lines: Callable[[SceneEntry], tuple] = scene_lines):
+        """``lines``: how a scene's predicted lines are read (``ReviewSession`` passes its cache)."""
         self.run = run
+        self._read_lines = lines
         self.reviewer = reviewer
         self.csv_path = run.folder / f"{REVIEW_STEM}.csv"
         self.gpkg_path = run.folder / f"{REVIEW_STEM}.gpkg"
@@ -154,7 +158,7 @@ class VerdictStore:
             return []
         entry = self._entries.get(verdict.scene)
         stamp = {"verdict": verdict.verdict, "reviewed_at": verdict.reviewed_at, "reviewer": verdict.reviewer}
-        predicted, crs = scene_lines(entry) if entry is not None else ([], None)
+        predicted, crs = self._read_lines(entry) if entry is not None else ([], None)
         if verdict.verdict == "accepted":
             moved = reproject([g for g, _ in predicted], crs, self.run.crs) if predicted else []
             return [(g, {**_fields(props), **stamp}) for g, (_, props) in zip(moved, predicted)]
@@ -216,8 +220,6 @@ def _crs_text(crs: Any) -> str:
 
 
 def _fsync(fh) -> None:
-    import os
-
     os.fsync(fh.fileno())
 
 
