@@ -27,6 +27,7 @@ def crossval(
     scale_aug: str = opt.scale_aug_option("off"),
     intensity_aug: bool = opt.intensity_aug_option(False),
     view_aug: bool = opt.view_aug_option(False),
+    per_image_norm: bool = opt.per_image_norm_option(False),
     ema: str = opt.ema_option("off"),
     batch_size: int = typer.Option(8, help="Pairs per step."),
     lr_max: float = typer.Option(2e-4, help="Highest learning rate."),
@@ -77,7 +78,7 @@ def crossval(
         raise GlacierfrontError(f"{folders} holds one glacier only; leave-one-glacier-out needs two or more")
     base = TrainConfig(
         data=folders, out=str(out), encoder=encoder, init_from=str(init) if init else None, change_branch=not no_change_branch,
-        scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, view_aug=view_aug, batch_size=batch_size, lr_max=lr_max,
+        scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug, view_aug=view_aug, per_image_norm=per_image_norm, batch_size=batch_size, lr_max=lr_max,
         workers=workers, epochs=epochs, patience=max(epochs, 1), seed=seed, device=device, ema=opt.parse_ema(ema),
     )  # fmt: skip
     # Before any work: no fold folder may be (in) the data, and OUT must take files.

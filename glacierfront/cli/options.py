@@ -68,6 +68,15 @@ def view_aug_option(default: bool) -> typer.models.OptionInfo:
     return typer.Option(default, "--view-aug/--no-view-aug", help=text)
 
 
+def per_image_norm_option(default: bool) -> typer.models.OptionInfo:
+    """--per-image-norm/--no-per-image-norm: every image stretched by its own valid pixels."""
+    text = (
+        "Stretch every training image by its own valid pixels' 0.5-99.5 percentiles; the model says so in its "
+        "metadata and predict then stretches every scene, 8-bit ones too."
+    )
+    return typer.Option(default, "--per-image-norm/--no-per-image-norm", help=text)
+
+
 def ema_option(default: str) -> typer.models.OptionInfo:
     """--ema DECAY or off: a moving average of the weights is what training validates and saves."""
     text = (

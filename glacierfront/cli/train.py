@@ -66,6 +66,7 @@ def train(
     scale_aug: str = opt.scale_aug_option(opt.DEFAULT_SCALE_AUG),
     intensity_aug: bool = opt.intensity_aug_option(True),
     view_aug: bool = opt.view_aug_option(False),
+    per_image_norm: bool = opt.per_image_norm_option(False),
     ema: str = opt.ema_option(opt.DEFAULT_EMA),
     seed: int = typer.Option(0, help="Random seed (split, pairing, augmentation, init)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -105,7 +106,7 @@ def train(
             workers=workers, epochs=DEFAULT_EPOCHS if epochs is None else epochs, patience=patience, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
             weight_decay=weight_decay, precision=precision, compile=compile_, max_steps_per_epoch=max_steps,
             seed=seed, device=device, val_metres=val_metres, scale_aug=parse_scale_aug(scale_aug),
-            intensity_aug=intensity_aug, view_aug=view_aug, init_from=str(init) if init else None, ema=opt.parse_ema(ema),
+            intensity_aug=intensity_aug, view_aug=view_aug, per_image_norm=per_image_norm, init_from=str(init) if init else None, ema=opt.parse_ema(ema),
         )  # fmt: skip
     # Before any work: the run folder must not be (in) the data, and a file must really be writable there.
     where = "--resume" if resume is not None else "--out"

@@ -24,6 +24,7 @@ from glacierfront.io.caffe import (
     zones_from_png_values,
     zones_to_png_values,
 )
+from glacierfront.io.intensity import per_image_model, stretch_per_image
 from glacierfront.io.run_config import read_run_config
 from glacierfront.model.backend import Backend
 from glacierfront.predict.fronts import MIN_FRONT_LENGTH_M, check_ocean_rule, extract_front, min_length_px_for
@@ -260,9 +261,10 @@ def _evaluate_item(
 
             image = read_png(item.image)
             _check_shape(item.image, image, item.zones, label_zones.shape, "the SAR image")
-            zones, _ = segment_array(
-                image.astype(np.float32) / 255.0, backend, options.tile, options.overlap, options.batch_size
-            )
+            image01 = image.astype(np.float32) / 255.0
+            if per_image_model(backend.metadata):  # as predict's "auto" gives such a model every scene
+                image01 = stretch_per_image(image01)
+            zones, _ = segment_array(image01, backend, options.tile, options.overlap, options.batch_size)
         else:
             assert saved is not None
             zones = read_pred_zones(saved[item.name])

@@ -11,6 +11,7 @@ Scaling to [0, 1]
                                        10^(x/20), then as amplitude. Amplitude dB (20 log10 A) and power dB
                                        (10 log10 A^2) are the same number, so both come out as amplitude.
       anything else (uint16, integers, float amplitude)   amplitude: "percentile:0.5,99.5".
+      For a model trained with ``--per-image-norm`` (``per_image_model``) uint8 is stretched that way too.
     Measured with ``.venv/bin/python benchmarks/intensity_bench.py --speckle`` (the shipped model on its 48
     validation images written as GeoTIFFs; pooled MDE in px of the 256 grid): 8-bit /255 3.85; uint16 (v*257,
     v*40, v*40+1000) and float amplitude 3.86 (the former 2-98 stretch 3.87); float dB 3.86 (a stretch of
@@ -72,6 +73,10 @@ AMPLITUDE_MAPPING = "percentile:0.5,99.5"
 # Lowest value a valid pixel is given by a stretch (not by /255 of 8-bit data, which keeps the training data's
 # own 0 = no data): the darkest valid value of the 8-bit training data.
 VALID_FLOOR = 1.0 / 255.0
+# A model trained with per-image normalisation (``train --per-image-norm``) saw every image stretched by its own
+# valid pixels' AMPLITUDE_MAPPING percentiles, 8-bit ones too: its metadata's normalization.input_scale says so,
+# and "auto" then stretches 8-bit scenes as well instead of dividing them by 255.
+PER_IMAGE_SCALE = "per-image 0.5-99.5 percentile stretch of the valid pixels"
 # Conversions to amplitude a --scaling spec may start with ("db+percentile", "power+gain:99.5", ...).
 CONVERSIONS = ("db", "power", "amplitude")
 MAPPINGS_HELP = "auto, uint8, percentile[:L,H], gain[:P|mean], minmax:A,B or none, optionally after db+, power+ or amplitude+"
@@ -198,14 +203,43 @@ class IntensityMap:
         return np.clip((values - self.low) / (self.high - self.low), self.floor, 1.0)
 
 
+def per_image_model(metadata: dict) -> bool:
+    """Whether a model's metadata says it was trained on per-image stretched input (``PER_IMAGE_SCALE``)."""
+    normalization = metadata.get("normalization") or {}
+    return isinstance(normalization, dict) and normalization.get("input_scale") == PER_IMAGE_SCALE
+
+
+def percentile_range(values: np.ndarray, p_low: float, p_high: float) -> tuple[float, float]:
+    """The (low, high) percentiles of valid values; a flat image keeps the map defined (high = low + 1)."""
+    low, high = np.percentile(values, [p_low, p_high])
+    if not high > low:  # a flat scene: every pixel lands on the floor
+        high = low + 1.0
+    return float(low), float(high)
+
+
+def stretch_per_image(image01: np.ndarray) -> np.ndarray:
+    """An image in [0, 1] (0 = no data) stretched as "auto" stretches a scene for a per-image model: its valid
+    pixels' AMPLITUDE_MAPPING percentiles to 0..1, clipped to [VALID_FLOOR, 1]; no data stays 0. Training
+    (``--per-image-norm``) and chip evaluation of such a model use it, so they see what predict gives it."""
+    valid = image01 > 0
+    out = np.zeros(image01.shape, np.float32)
+    if not valid.any():
+        return out
+    p_low, p_high = parse_scaling(AMPLITUDE_MAPPING).pair
+    low, high = percentile_range(image01[valid].astype(np.float64), p_low, p_high)
+    out[valid] = np.clip((image01[valid] - low) / (high - low), VALID_FLOOR, 1.0)
+    return out
+
+
 def resolve_scaling(
-    spec: str, dtype: str, path: Path | str, sample: Callable[[], np.ndarray]
+    spec: str, dtype: str, path: Path | str, sample: Callable[[], np.ndarray], per_image: bool = False
 ) -> IntensityMap:
     """The ``IntensityMap`` of a --scaling spec for a scene of ``dtype`` values; ``sample()`` gives its valid
-    values (1-D float64, before any conversion) and is called only when the map needs data."""
+    values (1-D float64, before any conversion) and is called only when the map needs data. ``per_image``:
+    the model wants every scene stretched (``per_image_model``), so "auto" stretches 8-bit data too."""
     parsed = parse_scaling(spec, path)
     if parsed.mode == "auto" and parsed.word is None:
-        return _auto(dtype, path, sample)
+        return _auto(dtype, path, sample, per_image)
     conversion = None if parsed.word in (None, "amplitude") else parsed.word
     low, high, how = _mapping_range(parsed, conversion, path, sample)
     if parsed.word is None:
@@ -215,10 +249,14 @@ def resolve_scaling(
     return IntensityMap(conversion, low, high, note)
 
 
-def _auto(dtype: str, path: Path | str, sample: Callable[[], np.ndarray]) -> IntensityMap:
-    if dtype == "uint8":
+def _auto(
+    dtype: str, path: Path | str, sample: Callable[[], np.ndarray], per_image: bool = False
+) -> IntensityMap:
+    if dtype == "uint8" and not per_image:
         return IntensityMap(None, 0.0, 255.0, "uint8: divided by 255 (as the training data)")
     start, conversion = f"{dtype} taken as amplitude", None
+    if per_image:
+        start += " (the model was trained on per-image stretched input)"
     if np.dtype(dtype).kind == "f":
         median = float(np.median(sample()))
         if median < 0:  # amplitude and power are never negative: float data that mostly is, is dB
@@ -245,12 +283,10 @@ def _mapping_range(
     values = _converted(sample(), conversion)
     if parsed.mode == "percentile":
         p_low, p_high = parsed.pair
-        low, high = np.percentile(values, [p_low, p_high])
-        if not high > low:  # a flat scene: keep the map defined; every pixel lands on 0
-            high = low + 1.0
+        low, high = percentile_range(values, p_low, p_high)
         return (
-            float(low),
-            float(high),
+            low,
+            high,
             f"{p_low:g}-{p_high:g} percentile stretch ({low:.4g}..{high:.4g} -> 0..1)",
         )
     return _gain_range(parsed, values, path)

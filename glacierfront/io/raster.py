@@ -128,6 +128,7 @@ class Scene:
         target_resolution: float | None,
         nodata: float | None = None,
         metric_grid: bool = False,
+        per_image: bool = False,
     ) -> None:
         self.path = path
         self.dataset = dataset
@@ -143,7 +144,9 @@ class Scene:
         self.scaling = scaling
         self._sample: np.ndarray | None = None
         try:
-            self.intensity: IntensityMap = resolve_scaling(scaling, self.dtype, path, self._valid_sample)
+            self.intensity: IntensityMap = resolve_scaling(
+                scaling, self.dtype, path, self._valid_sample, per_image
+            )
         except BaseException:
             if self._reader is not dataset:
                 self._reader.close()
@@ -401,11 +404,13 @@ def open_scene(
     band_names: Sequence[str] | None = None,
     nodata: float | None = None,
     metric_grid: bool = False,
+    per_image: bool = False,
 ) -> Scene:
     """Open a raster scene for windowed reading; close it with ``close()`` or use it as a context manager.
 
     See the module docstring for band choice, scaling modes, validity, resampling, ``nodata`` and
-    ``metric_grid``. ``band_names`` (a model's ``band_names`` metadata): without --band/--bands, a
+    ``metric_grid``. ``per_image``: the model stretches every image (``io.intensity.per_image_model``), so
+    "auto" scaling stretches 8-bit scenes too. ``band_names`` (a model's ``band_names`` metadata): without --band/--bands, a
     multi-band file's band whose description is one of these is read, and ``Scene.scaling_note`` says so.
     """
     path = Path(path)
@@ -430,7 +435,7 @@ def open_scene(
                 f"or pass --allow-pixel-coords to work in pixel coordinates"
             )
         indexes, band_note = _choose_bands(path, dataset.count, band, bands, dataset.descriptions, band_names)
-        scene = Scene(path, dataset, indexes, scaling, target_resolution, nodata, metric_grid)
+        scene = Scene(path, dataset, indexes, scaling, target_resolution, nodata, metric_grid, per_image)
         if band_note:
             scene.scaling_note = f"{band_note}; {scene.scaling_note}"
         if complex_values:

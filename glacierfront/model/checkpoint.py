@@ -14,6 +14,7 @@ import torch
 from glacierfront import __version__
 from glacierfront.errors import GlacierfrontError, first_line
 from glacierfront.io.atomic import atomic_path
+from glacierfront.io.intensity import PER_IMAGE_SCALE
 from glacierfront.model.cisnet import CISNet
 from glacierfront.model.config import DEFAULT_TILE, SAR_MEAN, SAR_STD, CISNetConfig
 from glacierfront.zones import ZONE_CLASS_NAMES
@@ -22,11 +23,21 @@ FORMAT = "glacierfront-checkpoint"
 FORMAT_VERSION = 1
 
 
+INPUT_SCALE_8BIT = "8-bit amplitude / 255"
+
+
+def normalization_metadata(per_image: bool = False) -> dict[str, Any]:
+    """How a model's input is made: [0, 1] as 8-bit / 255, or per-image stretched (``train --per-image-norm``,
+    ``io.intensity.PER_IMAGE_SCALE``: predict and evaluate then stretch every image), then z-normalised."""
+    scale = PER_IMAGE_SCALE if per_image else INPUT_SCALE_8BIT
+    return {"mean": SAR_MEAN, "std": SAR_STD, "input_scale": scale}
+
+
 def default_metadata(config: CISNetConfig) -> dict[str, Any]:
     """Metadata every model file carries; training adds to it."""
     return {
         "classes": list(ZONE_CLASS_NAMES[: config.num_classes]),
-        "normalization": {"mean": SAR_MEAN, "std": SAR_STD, "input_scale": "8-bit amplitude / 255"},
+        "normalization": normalization_metadata(),
         "tile_size": DEFAULT_TILE,
         "resolution_m": None,  # nominal pixel spacing (m) of the training data; predict resamples to it
         "resolution_range_m": None,  # [lo, hi] spacings (m) the model is meant to work at

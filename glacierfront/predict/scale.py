@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from glacierfront.errors import GlacierfrontError
+from glacierfront.io.intensity import per_image_model
 from glacierfront.io.raster import Scene, open_scene
 from glacierfront.model.backend import Backend
 from glacierfront.model.scale import read_scale
@@ -174,6 +175,7 @@ def open_for_model(path: Path, backend: Backend, options: PredictOptions) -> tup
         allow_pixel_coords=options.allow_pixel_coords,
         band_names=backend.metadata.get("band_names"),
         nodata=options.nodata,
+        per_image=per_image_model(backend.metadata),
     )
     requested = check_resolution(options.resolution_m)
     model_m, model_range = model_scale(backend)

@@ -50,6 +50,9 @@ class TrainConfig:
     scale_aug: list[float] | None = None  # random zoom range, e.g. [0.5, 2.0] (issue 10); None: off
     intensity_aug: bool = False  # gamma, dB-like log curve, blur, 1..16-look speckle (issue 10)
     view_aug: bool = False  # partial views: half the patches keep only a 35-100 % window (issue 23)
+    # every image stretched by its own valid pixels' 0.5-99.5 percentiles, as predict then stretches every scene
+    # (io.intensity.PER_IMAGE_SCALE, stamped into the model's metadata; issue 23)
+    per_image_norm: bool = False
     # optimisation
     epochs: int = 150
     patience: int = 30

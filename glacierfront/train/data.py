@@ -19,6 +19,7 @@ from glacierfront.io.caffe import (
     read_zones,
     split_train_val,  # noqa: F401  (kept importable from here)
 )
+from glacierfront.io.intensity import stretch_per_image
 from glacierfront.model.config import SAR_MEAN, SAR_STD
 from glacierfront.train.augment import AugmentConfig, zoom
 from glacierfront.train.augment import augment as augment_patch
@@ -47,6 +48,7 @@ class CaffePatches(Dataset):
     ``dataset[i]`` gives ``(image (1, P, P) float32 normalised, zones (P, P) int64)``. Images smaller than the
     patch are padded at the bottom/right with image value 0 and class NA. Decoded images of at most
     ``cache_pixels`` pixels are kept in memory (all of caffe256); larger ones are re-read per access.
+    ``per_image``: each patch is stretched by its own valid pixels (``io.intensity.stretch_per_image``).
 
     Randomness (crop, augmentation) comes from a generator seeded by (seed, epoch, index, slot) only:
     a run is reproducible and resumable, and does not depend on the number of DataLoader workers (the
@@ -62,6 +64,7 @@ class CaffePatches(Dataset):
         augment_config: AugmentConfig | None = None,
         seed: int = 0,
         cache_pixels: int = 1024 * 1024,
+        per_image: bool = False,
     ) -> None:
         if patch < 1:
             raise GlacierfrontError(f"--patch must be a positive number of pixels, got {patch}")
@@ -72,6 +75,7 @@ class CaffePatches(Dataset):
         self.augment = augment
         self.augment_config = augment_config or AugmentConfig()
         self.seed = seed
+        self.per_image = per_image
         self.epoch = 0
         self.cache_pixels = cache_pixels
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -120,6 +124,8 @@ class CaffePatches(Dataset):
             zone_patch = zones[window]
         if self.augment:
             image01, zone_patch = augment_patch(image01, zone_patch, rng, cfg)
+        if self.per_image:  # after augmentation: predict stretches the scene as it comes
+            image01 = stretch_per_image(image01)
         return normalise(image01), zone_tensor(zone_patch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from glacierfront.errors import GlacierfrontError
 from glacierfront.io.checksum import CHECKSUM_FILE, parse_sum_line, sha256_file, verify_listed_checksum
+from glacierfront.io.intensity import per_image_model
 from glacierfront.train.config import check_scale_aug
 from glacierfront.train.finetune_data import Prepared
 
@@ -265,7 +266,7 @@ def _train_config(
         workers=options.workers, epochs=epochs, patience=epochs + 1, optimizer="adamw",
         lr_min=options.lr_min, lr_max=options.lr_max, seed=options.seed, device=options.device,
         val_on_train=True, val_every=val_every, scale_aug=options.scale_aug,
-        intensity_aug=options.intensity_aug,
+        intensity_aug=options.intensity_aug, per_image_norm=per_image_model(base.metadata),
     )  # fmt: skip
 
 
@@ -313,7 +314,10 @@ def _kept_state(
         # is, without the extra validation of the last one.
         kept += f"; stopped by SIGTERM at step {steps_done} of {total}"
     elif interrupted:
-        now = validate(trainer.model, trainer.val_items, trainer.device, config.val_min_length_px)
+        now = validate(
+            trainer.model, trainer.val_items, trainer.device, config.val_min_length_px,
+            per_image=config.per_image_norm,
+        )  # fmt: skip
         if miou is None or (now["val_miou"] or 0.0) > miou:
             kept_path, miou = run / "last.pt", now["val_miou"]
             kept = f"the state at the interruption (step {steps_done} of {total})"

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from glacierfront.errors import GlacierfrontError, StoppedBySignal
 from glacierfront.io.caffe import data_label, list_split, split_train_val
 from glacierfront.model import CISNet, load_checkpoint, load_encoder_weights, save_checkpoint
+from glacierfront.model.checkpoint import normalization_metadata
 from glacierfront.model.config import DEFAULT_TILE
 from glacierfront.train.config import TrainConfig
 from glacierfront.train.data import CaffePatches, PairDataset, PairSampler, change_label
@@ -114,6 +115,7 @@ class Trainer:
             augment=config.augment,
             augment_config=config.augment_config(),
             seed=config.seed,
+            per_image=config.per_image_norm,
         )
         self.pairs = PairDataset(patches)
         world = dist.get_world_size() if self.distributed else 1
@@ -259,6 +261,7 @@ class Trainer:
             "tile_size": DEFAULT_TILE,
             "epoch": self.epoch,
             "train_config": self.cfg.to_dict(),
+            "normalization": normalization_metadata(self.cfg.per_image_norm),
             **(extra or {}),
         }
 
@@ -330,6 +333,7 @@ class Trainer:
                     self.cfg.val_min_length_px,
                     self.amp_dtype,
                     metres=self.cfg.val_metres,
+                    per_image=self.cfg.per_image_norm,
                 )
             )
             self._keep_best(row)
