@@ -7,6 +7,12 @@ its held-out glacier every few epochs (its metrics.csv); this averages those sco
 MDE, which pools distances, not images).
 
     python3 benchmarks/logo_curves.py docs/results/gpu-logo/{plain,aug,int,plain-ema,aug-ema} --from-epoch 8
+
+``--by-epoch`` prints one folder's folds epoch by epoch instead, with the learning rate each epoch ended at: the
+cyclic schedule has a peak and a trough every cycle, so a fold stopped at a peak and one stopped at a trough differ
+by more than their length (the longer-schedule lever in docs/realscene.md):
+
+    python3 benchmarks/logo_curves.py /work/runs/logo5-e12 --by-epoch
 """
 
 from __future__ import annotations
@@ -43,13 +49,55 @@ def recipe_row(folder: Path, from_epoch: int) -> dict:
     }
 
 
+def epoch_rows(folder: Path) -> tuple[list[str], list[dict]]:
+    """The folds of ``folder`` (sub-folders with a metrics.csv) and, per validated epoch, the learning rate and
+    each fold's held-out mIoU, MDE and no-front count, plus their means over the folds."""
+    glaciers = sorted(d.name for d in folder.iterdir() if (d / "metrics.csv").is_file())
+    if not glaciers:
+        raise SystemExit(f"{folder}: no <glacier>/metrics.csv")
+    by_epoch: dict[int, dict] = {}
+    for glacier in glaciers:
+        with open(folder / glacier / "metrics.csv", newline="") as fh:
+            for r in csv.DictReader(fh):
+                if not r["val_mde_px"]:
+                    continue
+                row = by_epoch.setdefault(int(r["epoch"]), {"epoch": int(r["epoch"]), "lr": float(r["lr"])})
+                row[glacier] = (float(r["val_miou"]), float(r["val_mde_px"]), int(r["val_no_front"]))
+    rows = []
+    for epoch in sorted(by_epoch):
+        row = by_epoch[epoch]
+        scores = [row[g] for g in glaciers if g in row]
+        row["n_folds"] = len(scores)
+        row["mean"] = tuple(sum(s[i] for s in scores) / len(scores) for i in range(3))
+        rows.append(row)
+    return glaciers, rows
+
+
+def print_by_epoch(folder: Path) -> None:
+    glaciers, rows = epoch_rows(folder)
+    print(f"Held-out scores of {folder.name} by epoch (mIoU / MDE px / no front; the mean over the folds)\n")
+    print("| epoch | lr | folds | mean mIoU | mean MDE (px) | mean no front | " + " | ".join(glaciers) + " |")
+    print("| --- " * (6 + len(glaciers)) + "|")
+    for r in rows:
+        miou, mde, nf = r["mean"]
+        cells = " | ".join(f"{r[g][0]:.3f} / {r[g][1]:.2f} / {r[g][2]}" if g in r else "-" for g in glaciers)
+        print(
+            f"| {r['epoch']} | {r['lr']:g} | {r['n_folds']} | {miou:.3f} | {mde:.2f} | {nf:.1f} | {cells} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "folders", nargs="+", type=Path, help="LOGO recipe folders (logo.json + <glacier>/metrics.csv)"
     )
     ap.add_argument("--from-epoch", type=int, default=8)
+    ap.add_argument("--by-epoch", action="store_true", help="one folder's folds epoch by epoch")
     args = ap.parse_args()
+    if args.by_epoch:
+        for folder in args.folders:
+            print_by_epoch(folder)
+        return
     rows = [recipe_row(f, args.from_epoch) for f in args.folders]
     glaciers = sorted(rows[0]["per_glacier"])
     print(f"Held-out scores averaged over the validation checkpoints from epoch {args.from_epoch} on\n")
