@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         "--from-json", type=Path, help="summarise a report's JSON again (with --glaciers: some only)"
     )
     parser.add_argument("--hmb", type=Path, help="run the HMB basemap protocol instead (needs --model)")
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="predict with --tta: 8 flips/rotations per tile (8x the model time)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="OUT.md and OUT.json")
     parser.add_argument(
         "--pictures", type=Path, help="also draw the first image of each glacier's framings here"
@@ -137,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
             label = "+".join(
                 f"{m.parent.parent.name}/{m.parent.name}" if m.name == "last.pt" else m.name for m in members
             )
-            rows += hmb.score_hmb(args.hmb, load_backend(members if len(members) > 1 else members[0]), label)
+            rows += hmb.score_hmb(
+                args.hmb, load_backend(members if len(members) > 1 else members[0], tta=args.tta), label
+            )
         text = "### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front\n\n" + hmb.markdown(rows)
         args.out.with_suffix(".md").write_text(text)
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
@@ -149,17 +156,17 @@ def main(argv: list[str] | None = None) -> None:
         glaciers = wanted or sorted(p.name for p in args.folds.iterdir() if (p / "last.pt").is_file())
         for glacier in glaciers:
             chips = rs.spread(rs.read_caffe_chips(args.data, [glacier]), args.per_glacier or None)
-            pairs.append((load_backend(args.folds / glacier / "last.pt"), chips))
-        label = f"leave-one-glacier-out folds of {args.folds.name}"
+            pairs.append((load_backend(args.folds / glacier / "last.pt", tta=args.tta), chips))
+        label = f"leave-one-glacier-out folds of {args.folds.name}" + (", --tta" if args.tta else "")
     else:
-        backend = load_backend(model_path(args.model))
+        backend = load_backend(model_path(args.model), tta=args.tta)
         chips = rs.read_caffe_chips(args.data, wanted)
         by_glacier = {}
         for chip in chips:
             by_glacier.setdefault(chip.glacier, []).append(chip)
         for _, group in sorted(by_glacier.items()):
             pairs.append((backend, rs.spread(group, args.per_glacier or None)))
-        label = f"{backend.label} on {', '.join(sorted(by_glacier))}"
+        label = f"{backend.label} on {', '.join(sorted(by_glacier))}" + (", --tta" if args.tta else "")
     results = rs.run_protocol(
         pairs,
         args.rules.split(","),
@@ -176,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         "folds": str(args.folds) if args.folds else None,
         "model": args.model,
         "per_glacier": args.per_glacier,
+        "tta": args.tta,
         "pixel_m": rs.PIXEL_M,
         "seconds": round(time.perf_counter() - started, 1),
     }

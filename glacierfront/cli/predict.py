@@ -180,7 +180,7 @@ def predict(
     The scene is read in tiles (never whole), run through CISNet, stitched with Gaussian weights, and
     post-processed as in CaFFe (holes filled, largest ocean kept or with --ocean-rule edge every ocean piece
     reaching the scene's edge, front = ocean next to glacier, pieces of at most --min-length metres
-    dropped). --tta averages 8 flips/rotations per tile (8x slower; on unseen glaciers it did not help). Lines carry scene, date, sensor, length_m, confidence and the
+    dropped). --tta averages 8 flips/rotations per tile (8x slower; on unseen glaciers it left fewer scenes without a front, docs/realscene.md). Lines carry scene, date, sensor, length_m, confidence and the
     model's name and checksum. A scene that fails is reported and skipped; the exit code is 1 if any did.
 
     Outputs: an existing file is replaced only with --overwrite; a GeoPackage keeps its other layers. An
