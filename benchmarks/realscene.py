@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
             rows += hmb.score_hmb(
                 args.hmb, load_backend(members if len(members) > 1 else members[0], tta=args.tta), label
             )
-        text = "### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front\n\n" + hmb.markdown(rows)
+        tta = ", --tta" if args.tta else ""
+        text = f"### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front{tta}\n\n" + hmb.markdown(
+            rows
+        )
         args.out.with_suffix(".md").write_text(text)
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
         print(text)
