@@ -9,10 +9,10 @@ MDE, which pools distances, not images).
     python3 benchmarks/logo_curves.py docs/results/gpu-logo/{plain,aug,int,plain-ema,aug-ema} --from-epoch 8
 
 ``--by-epoch`` prints one folder's folds epoch by epoch instead, with the learning rate each epoch ended at: the
-cyclic schedule has a peak and a trough every cycle, so a fold stopped at a peak and one stopped at a trough differ
-by more than their length (the longer-schedule lever in docs/realscene.md):
+cyclic schedule has a peak and a trough every cycle, and this tells the phase a fold stopped at from its length
+(the longer-schedule section of docs/realscene.md):
 
-    python3 benchmarks/logo_curves.py /work/runs/logo5-e12 --by-epoch
+    python3 benchmarks/logo_curves.py docs/results/logo5-e12 --by-epoch
 """
 
 from __future__ import annotations
@@ -23,14 +23,21 @@ import json
 from pathlib import Path
 
 
+def validated_epochs(metrics: Path) -> list[dict]:
+    """The rows of a fold's metrics.csv whose epoch was validated on the held-out glacier."""
+    with open(metrics, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["val_mde_px"]]
+
+
 def recipe_row(folder: Path, from_epoch: int) -> dict:
     """Mean held-out MDE and no-front count over the checkpoints of every fold in ``folder``."""
     counts = {r["glacier"]: r["n_images"] for r in json.loads((folder / "logo.json").read_text())["rows"]}
     counts.pop("pooled", None)
     per, checkpoints = {}, set()
     for glacier in sorted(counts):
-        with open(folder / glacier / "metrics.csv", newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["val_mde_px"] and int(r["epoch"]) >= from_epoch]
+        rows = [
+            r for r in validated_epochs(folder / glacier / "metrics.csv") if int(r["epoch"]) >= from_epoch
+        ]
         if not rows:
             raise SystemExit(f"{folder / glacier}: no validated epoch from {from_epoch} on")
         checkpoints.add(tuple(int(r["epoch"]) for r in rows))
@@ -57,12 +64,9 @@ def epoch_rows(folder: Path) -> tuple[list[str], list[dict]]:
         raise SystemExit(f"{folder}: no <glacier>/metrics.csv")
     by_epoch: dict[int, dict] = {}
     for glacier in glaciers:
-        with open(folder / glacier / "metrics.csv", newline="") as fh:
-            for r in csv.DictReader(fh):
-                if not r["val_mde_px"]:
-                    continue
-                row = by_epoch.setdefault(int(r["epoch"]), {"epoch": int(r["epoch"]), "lr": float(r["lr"])})
-                row[glacier] = (float(r["val_miou"]), float(r["val_mde_px"]), int(r["val_no_front"]))
+        for r in validated_epochs(folder / glacier / "metrics.csv"):
+            row = by_epoch.setdefault(int(r["epoch"]), {"epoch": int(r["epoch"]), "lr": float(r["lr"])})
+            row[glacier] = (float(r["val_miou"]), float(r["val_mde_px"]), int(r["val_no_front"]))
     rows = []
     for epoch in sorted(by_epoch):
         row = by_epoch[epoch]

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    tta_note = ", --tta" if args.tta else ""
     if args.from_json:
         results = rs.read_results(args.from_json, args.glaciers.split(",") if args.glaciers else None)
         title = f"{args.from_json.stem}" + (f", {args.glaciers} only" if args.glaciers else "")
@@ -145,10 +146,8 @@ def main(argv: list[str] | None = None) -> None:
             rows += hmb.score_hmb(
                 args.hmb, load_backend(members if len(members) > 1 else members[0], tta=args.tta), label
             )
-        tta = ", --tta" if args.tta else ""
-        text = f"### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front{tta}\n\n" + hmb.markdown(
-            rows
-        )
+        title = f"### Harald Moltke Brae basemap (30 m Landsat), 2021-09-27 front{tta_note}"
+        text = f"{title}\n\n" + hmb.markdown(rows)
         args.out.with_suffix(".md").write_text(text)
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
         print(text)
@@ -160,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         for glacier in glaciers:
             chips = rs.spread(rs.read_caffe_chips(args.data, [glacier]), args.per_glacier or None)
             pairs.append((load_backend(args.folds / glacier / "last.pt", tta=args.tta), chips))
-        label = f"leave-one-glacier-out folds of {args.folds.name}" + (", --tta" if args.tta else "")
+        label = f"leave-one-glacier-out folds of {args.folds.name}{tta_note}"
     else:
         backend = load_backend(model_path(args.model), tta=args.tta)
         chips = rs.read_caffe_chips(args.data, wanted)
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             by_glacier.setdefault(chip.glacier, []).append(chip)
         for _, group in sorted(by_glacier.items()):
             pairs.append((backend, rs.spread(group, args.per_glacier or None)))
-        label = f"{backend.label} on {', '.join(sorted(by_glacier))}" + (", --tta" if args.tta else "")
+        label = f"{backend.label} on {', '.join(sorted(by_glacier))}{tta_note}"
     results = rs.run_protocol(
         pairs,
         args.rules.split(","),
