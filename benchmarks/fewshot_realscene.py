@@ -8,6 +8,8 @@ the real-scene protocol on N other images of G (never a training one). k = 0 is 
 
     python benchmarks/fewshot_realscene.py --folds /work/runs/logo5-base --glacier Jorum --k 0,1,3,5 \\
         --per-glacier 20 --out docs/results/fewshot-realscene-Jorum
+    python benchmarks/fewshot_realscene.py --combine docs/results/fewshot-realscene-*-e12.json \\
+        --out docs/results/fewshot-realscene-e12   # one table over the glaciers run
 
 Each training scene is placed at its own origin (100 km apart), so that one box file holds every scene's box
 without the boxes overlapping.
@@ -58,19 +60,69 @@ def training_files(chips, folder: Path) -> tuple[list[Path], Path, Path]:
     return scenes, front_path, box_path
 
 
+def combine(paths: list[Path]) -> str:
+    """One table over several glaciers' runs (their OUT.json): per k and rule, each glacier's pooled MDE and
+    all glaciers together (the mean over every case with a front, so each case weighs the same)."""
+    runs = {}
+    for path in paths:
+        rows = json.loads(path.read_text())
+        # Runs before the glacier was stored name it in their training images (CaFFe names start with it).
+        named = [
+            r.get("glacier") or r["train"][0].split("_")[0] for r in rows if r.get("glacier") or r["train"]
+        ]
+        runs[named[0] if named else path.stem] = [r for r in rows if r["family"] == "pooled"]
+    glaciers = sorted(runs)
+    keys = sorted(
+        {(r["k"], r["rule"]) for rows in runs.values() for r in rows},
+        key=lambda kr: (rs.RULES.index(kr[1]), kr[0]),
+    )
+    lines = [
+        f"### Few-shot on the real-scene protocol, {len(glaciers)} glaciers: MDE (px) / no front",
+        "",
+        "| rule | k | " + " | ".join(glaciers) + " | all |",
+        "| --- | --- | " + " | ".join("---" for _ in glaciers) + " | --- |",
+    ]
+    for k, rule in keys:
+        cells, total, scored, missing = [], 0.0, 0, 0
+        for g in glaciers:
+            row = next((r for r in runs[g] if r["k"] == k and r["rule"] == rule), None)
+            if row is None:
+                cells.append("-")
+                continue
+            n = row["cases"] - row["no_front"]
+            missing += row["no_front"]
+            if row["mde_px"] is not None:
+                total += row["mde_px"] * n
+                scored += n
+            cells.append(f"{row['mde_px']:.2f} / {row['no_front']}" if row["mde_px"] is not None else "-")
+        pooled = f"**{total / scored:.2f}** / {missing}" if scored else "-"
+        lines.append(f"| {rule} | {k} | " + " | ".join(cells) + f" | {pooled} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--folds", type=Path, required=True)
-    parser.add_argument("--glacier", required=True)
+    parser.add_argument("--folds", type=Path)
+    parser.add_argument("--glacier")
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", help="runs' OUT.json: write one table over their glaciers to --out"
+    )
     parser.add_argument("--k", default="0,1,3,5")
     parser.add_argument("--per-glacier", type=int, default=20, help="images scored (never a training one)")
     parser.add_argument("--steps", type=int, default=ft.DEFAULT_STEPS)
     parser.add_argument("--label-depth", type=float, default=None, help="m (default: the whole box)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.combine:
+        text = combine(args.combine)
+        args.out.with_suffix(".md").write_text(text)
+        print(text)
+        return
+    if args.folds is None or args.glacier is None:
+        parser.error("--folds and --glacier are needed (or --combine)")
     chips = rs.read_caffe_chips(args.data, [args.glacier])
     base = args.folds / args.glacier / "last.pt"
     rows = []
@@ -103,7 +155,13 @@ def main(argv: list[str] | None = None) -> None:
             )
         for row in rs.summarise(results["model"]):
             rows.append(
-                {"k": k, "train": sorted(names), "seconds": round(time.perf_counter() - started), **row}
+                {
+                    "glacier": args.glacier,
+                    "k": k,
+                    "train": sorted(names),
+                    "seconds": round(time.perf_counter() - started),
+                    **row,
+                }
             )
         print(f"k={k} done", file=sys.stderr)
     lines = [

@@ -3,6 +3,8 @@
 $ .venv/bin/python benchmarks/realscene.py --folds /work/runs/logo5-base --out docs/results/realscene-base
 $ .venv/bin/python benchmarks/realscene.py --model models/cisnet-atto-caffe256.onnx --glaciers Jorum --out x
 $ .venv/bin/python benchmarks/realscene.py --from-json docs/results/realscene-logo5-base.json --glaciers Jorum --out x
+$ .venv/bin/python benchmarks/realscene.py --from-json docs/results/realscene-logo5-e12-fallback.json \\
+      --against docs/results/realscene-logo5-e12.json --out docs/results/realscene-logo5-e12-fallback-vs-e12
 $ .venv/bin/python benchmarks/realscene.py --hmb ../shared/data/hmb --model sar,sar-general,optical --out docs/results/hmb
 
 --folds: a crossval folder (FOLDS/<glacier>/last.pt): each glacier's images run through the model that never
@@ -93,6 +95,36 @@ def draw(backend, chip, path: Path, framings=("whole", "crop1", "rot90", "float-
     plt.close(fig)
 
 
+def compare(before: list, after: list, good_px: float = rs.GOOD_PX) -> str:
+    """Case by case, per rule, what changed between two runs of the same cases (their outcomes): lines the
+    same, lines moved, fronts gained and lost, and the error on the cases both runs scored."""
+    import numpy as np
+
+    def mean(values):
+        return f"{np.mean(values):.2f} px" if values else "-"
+
+    old = {(o.chip, o.framing, o.rule): o.mde_px for o in before}
+    new = {(o.chip, o.framing, o.rule): o.mde_px for o in after}
+    lines = []
+    for rule in [r for r in rs.RULES if any(k[2] == r for k in new)]:
+        keys = [k for k in new if k[2] == rule and k in old]
+        both = [k for k in keys if old[k] is not None and new[k] is not None]
+        same = [k for k in both if abs(old[k] - new[k]) < 1e-6]
+        moved = [k for k in both if abs(old[k] - new[k]) >= 1e-6]
+        gained = [k for k in keys if old[k] is None and new[k] is not None]
+        lost = [k for k in keys if old[k] is not None and new[k] is None]
+        lines.append(
+            f"{rule} rule, {len(keys)} cases in both runs: {len(same)} lines the same ({mean([new[k] for k in same])}); "
+            f"{len(moved)} moved, {mean([old[k] for k in moved])} -> {mean([new[k] for k in moved])}; "
+            f"{len(gained)} gained a front ({mean([new[k] for k in gained])}, "
+            f"{sum(new[k] <= good_px for k in gained)} within {good_px:g} px); {len(lost)} lost one; "
+            f"on the {len(both) + len(lost)} cases the first run scored: "
+            f"{mean([old[k] for k in both + lost])} -> {mean([new[k] for k in both])} "
+            f"(of them {len(lost)} now without a front)"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--from-json", type=Path, help="summarise a report's JSON again (with --glaciers: some only)"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="with --from-json: compare it case by case with this earlier report's JSON",
+    )
     parser.add_argument("--hmb", type=Path, help="run the HMB basemap protocol instead (needs --model)")
     parser.add_argument(
         "--tta",
@@ -129,7 +166,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.from_json:
         results = rs.read_results(args.from_json, args.glaciers.split(",") if args.glaciers else None)
         title = f"{args.from_json.stem}" + (f", {args.glaciers} only" if args.glaciers else "")
-        print(rs.write_report(args.out, title, results, {"from": str(args.from_json)}))
+        text = rs.write_report(args.out, title, results, {"from": str(args.from_json)})
+        if args.against:
+            before = rs.read_results(args.against, args.glaciers.split(",") if args.glaciers else None)
+            text += f"\nCase by case against {args.against.name}:\n\n" + compare(
+                before["model"], results["model"]
+            )
+            args.out.with_suffix(".md").write_text(text)
+        print(text)
         return
     if args.hmb:
         import json

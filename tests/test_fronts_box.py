@@ -158,3 +158,38 @@ def test_summary_line_names_the_quality_flags(model, tmp_path):
     assert result.summary().startswith("1 front line, ") and result.summary().endswith("; quality: ok")
     result.line_attributes[0]["quality"] = "low_confidence+touches_nodata"
     assert result.summary().endswith("; quality: low_confidence+touches_nodata")
+
+
+def test_a_crossing_the_model_supports_over_under_half_the_box_is_flagged(model, tmp_path):
+    img = np.full((H, W), GLACIER, np.float32)
+    img[:, 150:] = OCEAN
+    backend = load_backend(model)
+    aoi = write_box(tmp_path / "box.gpkg", (0, W), (0, H), upstream="W")
+    qualities = {}
+    for rock_rows in (40, 140):  # a fjord wall over 20% and 70% of the box's width
+        scene_img = img.copy()
+        scene_img[:rock_rows] = ROCK
+        scene = write_scene(tmp_path / f"rock{rock_rows}_2020-07-01.tif", scene_img)
+        result = predict_scene(scene, backend, PredictOptions(aoi=aoi))
+        assert len(result.lines) == 1
+        qualities[rock_rows] = (result.line_attributes[0]["quality"], result.summary(), result.warnings)
+    assert "partial_crossing" not in qualities[40][0]
+    quality, summary, warnings = qualities[140]
+    assert "partial_crossing" in quality.split("+") and summary.endswith(quality)
+    assert any("over only" in w and "of the box's width" in w for w in warnings)
+    assert not any("over only" in w for w in qualities[40][2])
+
+
+def test_a_model_that_reads_the_water_as_glacier_still_finds_the_drop_and_flags_it(model, tmp_path):
+    # Downstream of col 150 a surface the threshold model calls glacier, less surely than the glacier itself
+    # (as models do with the melange of a glacier they never saw): no column has water downstream.
+    img = np.full((H, W), GLACIER, np.float32)
+    img[:, 150:] = 105
+    scene = write_scene(tmp_path / "melange-as-glacier_2020-07-01.tif", img)
+    aoi = write_box(tmp_path / "box.gpkg", (0, W), (0, H), upstream="W")
+    result = predict_scene(scene, load_backend(model), PredictOptions(aoi=aoi))
+    assert len(result.lines) == 1
+    assert np.all(np.abs(front_cols(result.lines) - 150) <= 1.0)
+    flags = result.line_attributes[0]["quality"].split("+")
+    assert "partial_crossing" in flags and "low_confidence" in flags
+    assert any("over only 0%" in w for w in result.warnings)

@@ -66,7 +66,8 @@ def test_protocol_scores_turned_scenes_as_the_scene_itself(chips, model):
         assert rows[(rule, "rotate")]["mde_px"] == pytest.approx(whole, abs=0.05)
         for family in ("whole", "rotate", "encoding", "pooled"):
             row = rows[(rule, family)]
-            assert row["no_front"] == 0 and row["floor_px"] < 0.6 <= row["mde_px"] < 3.0
+            # The labels' own line is the floor: the model's line is scored against the reference, not it.
+            assert row["no_front"] == 0 and row["floor_px"] < 0.6 and row["floor_px"] <= row["mde_px"] < 3.0
     # The box rule is also scored against the labels' own crossing of the box (lateral fronts left out).
     assert rows[("box", "pooled")]["crossing_px"] < 1.5 and rows[("caffe", "pooled")]["crossing_px"] is None
     # On speckled chips CaFFe's rule breaks the front into pieces; the box's one crossing does not.
@@ -79,6 +80,7 @@ def test_protocol_report_writes_table_and_cases(chips, model, tmp_path):
     )
     text = rs.write_report(tmp_path / "report", "test", results, {"k": 1})
     assert "| box | whole | 1 |" in text and (tmp_path / "report.json").is_file()
+    assert "Does a wrong front look wrong?" in text and results["model"][0].coverage > 0.5
     # The threshold model reads most of each speckled class right: each row's largest count is its own class.
     matrix = np.asarray(results["model"][0].confusion, float)
     assert "Zone confusion" in text and matrix.sum() == chips[0].zones.size
@@ -87,6 +89,27 @@ def test_protocol_report_writes_table_and_cases(chips, model, tmp_path):
     again = rs.read_results(tmp_path / "report.json")
     assert rs.summarise(again["model"]) == rs.summarise(results["model"])
     assert rs.read_results(tmp_path / "report.json", ["Other"])["model"] == []
+
+
+def test_flag_table_splits_cases_by_quality_and_counts_good_lines():
+    def case(rule, mde, quality):
+        return rs.Outcome("c", "G", "whole", "whole", rule, mde, quality)
+
+    outcomes = [
+        case("box", 4.0, "ok"),
+        case("box", 30.0, "ok"),
+        case("box", 50.0, "low_confidence+partial_crossing"),
+        case("box", 8.0, "low_confidence"),
+        case("box", None, "none"),  # no front: not a line to flag
+        case("caffe", 12.0, "fragmented"),
+    ]
+    rows = {(r["rule"], r["quality"]): r for r in rs.flag_rows(outcomes)}
+    assert (rows[("box", "ok")]["cases"], rows[("box", "ok")]["good"]) == (2, 1)
+    assert rows[("box", "ok")]["mde_px"] == pytest.approx(17.0)
+    assert (rows[("box", "any flag")]["cases"], rows[("box", "any flag")]["good"]) == (2, 1)
+    assert rows[("box", "low_confidence")]["cases"] == 2 and rows[("box", "partial_crossing")]["cases"] == 1
+    assert rows[("caffe", "ok")]["cases"] == 0 and rows[("caffe", "fragmented")]["good"] == 0
+    assert ("box", "none") not in rows
 
 
 def test_confusion_counts_no_data_as_na():

@@ -52,6 +52,8 @@ CROPS = 2
 CROP_AREA = (0.35, 0.80)
 FAMILIES = ("whole", "crop", "rotate", "encoding")
 RULES = ("caffe", "box")
+# The issue's target for an unseen glacier's front, px of the 256 grid: a line within it is a good line.
+GOOD_PX = 10.0
 COMPASS_OF_STEP = {(0, -1): "N", (1, 0): "E", (0, 1): "S", (-1, 0): "W"}  # (dcol, drow) -> compass
 
 
@@ -300,6 +302,8 @@ class Outcome:
     confusion: list[list[int]] | None = None
     # Box rule: the MDE against the labels' own best crossing of the box (None without a floor run or a line).
     mde_crossing_px: float | None = None
+    # Box rule: the share of the box's width where the model supports the crossing (None: no line).
+    coverage: float | None = None
 
 
 def confusion_of(label: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
@@ -380,9 +384,14 @@ def run_case(
                 float(np.mean([r[1]["confidence"] for r in records])) if records else None,
                 confusion,
                 crossing_px,
+                _mean([ln.coverage for ln in result.lines if ln.coverage is not None]),
             )
         )
     return out
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
 
 
 def run_protocol(
@@ -477,6 +486,30 @@ def confusion_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     return rows
 
 
+def flag_rows(outcomes: Sequence[Outcome], good_px: float = GOOD_PX) -> list[dict[str, Any]]:
+    """Does a wrong front look wrong? Per rule, the cases with a front grouped by their quality: ``ok`` (no
+    flag), any flag, and each flag alone (a case in several). Count, MDE (px) and how many are within
+    ``good_px`` of the labels (the issue's target)."""
+    rows = []
+    for rule in sorted({o.rule for o in outcomes}, key=lambda r: RULES.index(r) if r in RULES else 9):
+        scored = [o for o in outcomes if o.rule == rule and o.mde_px is not None]
+        flags = sorted({f for o in scored for f in o.quality.split("+") if f not in ("ok", "none")})
+        groups = [("ok", [o for o in scored if o.quality == "ok"])]
+        groups.append(("any flag", [o for o in scored if o.quality != "ok"]))
+        groups += [(f, [o for o in scored if f in o.quality.split("+")]) for f in flags]
+        for name, chosen in groups:
+            rows.append(
+                {
+                    "rule": rule,
+                    "quality": name,
+                    "cases": len(chosen),
+                    "mde_px": _mean([o.mde_px for o in chosen]),
+                    "good": sum(o.mde_px <= good_px for o in chosen),
+                }
+            )
+    return rows
+
+
 def markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     def num(v, digits=2):
         return "-" if v is None else f"{v:.{digits}f}"
@@ -533,6 +566,15 @@ def write_report(path: Path, title: str, results: dict[str, list[Outcome]], sett
             )
             + "\n"
         )
+    flagged = flag_rows(results["model"])
+    if flagged:
+        text += (
+            f"\nDoes a wrong front look wrong? Cases with a front by their quality flags (within {GOOD_PX:g} px:"
+            " the target):\n\n| rule | quality | cases | MDE (px) | within target |\n| --- | --- | --- | --- | --- |\n"
+        )
+        for r in flagged:
+            mde = "-" if r["mde_px"] is None else f"{r['mde_px']:.2f}"
+            text += f"| {r['rule']} | {r['quality']} | {r['cases']} | {mde} | {r['good']} |\n"
     confusion = confusion_rows(results["model"])
     if confusion:
         text += "\nZone confusion (share of each label class's pixels predicted as each class):\n\n"

@@ -6,7 +6,9 @@ Quality is ``ok`` or one or more of these flags joined by ``+`` (e.g. ``touches_
 - ``low_confidence``: the model's mean confidence along the line is below ``LOW_CONFIDENCE``;
 - ``touches_nodata``: the line reaches no-data pixels or the edge of the scene, so it may be cut short there;
 - ``touches_aoi_edge``: the line reaches the edge of the ``--aoi`` polygon, so the AOI may have cut it short;
-- ``fragmented``: the scene's front came out in more than one line.
+- ``fragmented``: the scene's front came out in more than one line;
+- ``partial_crossing`` (box rule): the model separates glacier from water over less than
+  ``MIN_COVERAGE`` of the box's width; the rest of the line crosses what it could not tell apart.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import shapely
 from affine import Affine
 from shapely.geometry import shape
 
-QUALITY_FLAGS = ("low_confidence", "touches_nodata", "touches_aoi_edge", "fragmented")
+QUALITY_FLAGS = ("low_confidence", "touches_nodata", "touches_aoi_edge", "fragmented", "partial_crossing")
 # Mean max-probability along a line below which it is flagged: halfway between a pixel the model cannot
 # decide on between two classes (0.5) and certainty (1.0).
 LOW_CONFIDENCE = 0.75
+# Box rule: below this share of the box's width where the model supports the crossing (glacier just upstream,
+# water just downstream), a line is flagged partial_crossing and predict says so on stderr.
+MIN_COVERAGE = 0.5
 # A line within this many pixels of the AOI's boundary touches it (the front is traced on pixel edges).
 AOI_EDGE_PX = 1.5
 
@@ -91,6 +96,8 @@ class LineAttributes:
             flags.append("touches_aoi_edge")
         if n_lines > 1 and not self.per_box:
             flags.append("fragmented")
+        if line.coverage is not None and line.coverage < MIN_COVERAGE:
+            flags.append("partial_crossing")
         return "+".join(flags) or "ok"
 
     def _touches_nodata(self, geometry: Any) -> bool:

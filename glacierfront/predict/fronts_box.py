@@ -9,16 +9,27 @@ The box is sampled on the processing grid in its own frame: ``s`` along its axis
 ``t`` across it, one pixel apart. Each sample carries the model's margin ``m = P(glacier) - P(ocean) - P(NA)``
 (rock: about 0, it votes for neither side; NA on pixels that hold data is what the model calls the darkest
 surfaces, calm open water, which it learned as no data: it counts as water; outside the polygon or the data:
-exactly 0). In every across
-column the cut at ``k`` scores ``sum(m[s >= k]) - sum(m[s < k])``; a Viterbi pass picks one cut per column,
-neighbouring cuts at most ``MAX_STEP_PX`` apart (each pixel of step costing ``STEP_COST``), so the front is
-one continuous line across the box. The line is kept from the first to the last column whose cut the model
-supports (glacier just upstream, water just downstream): through rock at the fjord walls, where nothing
-separates glacier from water, it is cut off rather than drawn straight.
+exactly 0). In every across column the cut at ``k`` scores ``sum(m[s >= k]) - sum(m[s < k])``; a Viterbi
+pass picks one cut per column, neighbouring cuts at most ``MAX_STEP_PX`` apart (each pixel of step costing
+``STEP_COST``), so the front is one continuous line across the box. The line is kept from the first to the
+last column whose cut the model supports (glacier just upstream, water just downstream): through rock at the
+fjord walls, where nothing separates glacier from water, it is cut off rather than drawn straight.
+
+Where that crossing is supported over less than ``attributes.MIN_COVERAGE`` of the box's width (or nowhere),
+the cut is made again on the margin centred on each across column's mean: the largest drop of the margin,
+whatever the model's bias. On glaciers it never saw, a model reads every surface as somewhat more glacier
+(the real-scene protocol: half the ocean pixels called glacier), so that no column has water downstream
+although the margin still drops at the front. Centred per column, not over the box, so that a column of rock
+(about 0 throughout) stays level and pulls the line nowhere. That line is kept where the band just upstream
+has a mean margin at least ``MIN_DROP`` above the band just downstream, and, unless the model separates
+glacier from water along it after all, it is flagged ``partial_crossing``: a guess to check, not a front.
 
 Its ``confidence`` is how cleanly the band of ``BAND_PX`` pixels either side of the line splits: the mean of
 ``(1 + m)/2`` upstream and ``(1 - m)/2`` downstream (0.5: no split, 1: the model is sure of both sides), so the
-same ``low_confidence`` flag applies as for CaFFe-rule lines.
+same ``low_confidence`` flag applies as for CaFFe-rule lines (always read from the uncentred margin). Its
+``coverage`` is the share of the box's columns where the model separates glacier from water at the cut (a
+positive band upstream, a negative one downstream); under ``attributes.MIN_COVERAGE`` the line is flagged
+``partial_crossing``.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from glacierfront.errors import GlacierfrontError
 from glacierfront.geo.frame import box_frame
 from glacierfront.geo.reference import Reference
 from glacierfront.io.crs import reproject
+from glacierfront.predict.attributes import MIN_COVERAGE
 from glacierfront.predict.vectorise import FrontLine, length_m, map_geometry
 
 # A neighbouring column's cut moves at most this many pixels: fronts up to about 70 degrees oblique to the box.
@@ -47,6 +59,9 @@ MAX_STEP_PX = 3
 STEP_COST = 0.05
 # Pixels either side of the cut that say whether the model supports it, and that the confidence is read over.
 BAND_PX = 6
+# A column supports the cut when the band upstream of it has a mean margin at least this much higher than the
+# band downstream (margin units, -1..1): a drop the model sees, not the noise of one surface on both sides.
+MIN_DROP = 0.2
 # Stored margins are int8: P(glacier) - P(ocean) - P(NA) times this.
 MARGIN_SCALE = 127.0
 # Front rules: "caffe" (largest ocean piece, CaFFe's post-processing) or "box" (the best crossing of a box).
@@ -204,7 +219,7 @@ def _band_means(m: np.ndarray, inside: np.ndarray, cuts: np.ndarray, band: int) 
 @dataclass
 class BoxFront:
     """The crossing found in one box: its line on the pixel grid ((col, row) coordinates), confidence,
-    and the share of the box's width the model supports (0 when no crossing is supported)."""
+    and the share of the box's width where the model separates glacier from water at it (0: no line)."""
 
     glacier_id: str
     line_px: LineString | None
@@ -214,17 +229,36 @@ class BoxFront:
 
 
 def find_box_front(grid: BoxGrid, margin: np.ndarray, valid: np.ndarray, band: int = BAND_PX) -> BoxFront:
-    """The best ice-to-water crossing of the box (see the module docstring)."""
+    """The best ice-to-water crossing of the box (see the module docstring): the model's own crossing where
+    it separates glacier from water over at least ``MIN_COVERAGE`` of the box's width, else the largest drop
+    of its column-centred margin."""
     m, inside = sample_box(grid, margin, valid)
     columns = inside.any(axis=1)
     if not columns.any():
         return BoxFront(grid.glacier_id, None, math.nan, 0.0, 0)
-    cuts = best_cuts(m)
+    found = _crossing(grid, m, inside, best_cuts(m), band, relative=False)
+    if found.line_px is not None and found.coverage >= MIN_COVERAGE:
+        return found
+    column_mean = m.sum(axis=1, keepdims=True) / np.maximum(inside.sum(axis=1, keepdims=True), 1)
+    centred = _crossing(
+        grid, m, inside, best_cuts(np.where(inside, m - column_mean, 0.0)), band, relative=True
+    )
+    return centred if centred.line_px is not None else found
+
+
+def _crossing(
+    grid: BoxGrid, m: np.ndarray, inside: np.ndarray, cuts: np.ndarray, band: int, relative: bool
+) -> BoxFront:
+    """The line through ``cuts``, kept from the first to the last column that supports it: glacier just
+    upstream and water just downstream, or (``relative``) a drop of at least ``MIN_DROP`` across the cut."""
+    columns = inside.any(axis=1)
     up, down, agree = _band_means(m, inside, cuts, band)
     first = np.argmax(inside, axis=1)
     last = inside.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1)
-    # The cut must fall strictly inside the column's samples, with glacier upstream and water downstream.
-    supported = columns & (cuts > first) & (cuts <= last) & (up > 0) & (down < 0)
+    # The cut must fall strictly inside the column's samples.
+    within = columns & (cuts > first) & (cuts <= last)
+    separated = within & (up > 0) & (down < 0)
+    supported = within & (up - down > MIN_DROP) if relative else separated
     if supported.sum() < 2:
         return BoxFront(grid.glacier_id, None, math.nan, 0.0, int(supported.sum()))
     keep = np.arange(np.argmax(supported), inside.shape[0] - np.argmax(supported[::-1]))
@@ -242,7 +276,7 @@ def find_box_front(grid: BoxGrid, margin: np.ndarray, valid: np.ndarray, band: i
             return BoxFront(grid.glacier_id, None, math.nan, 0.0, 0)
         clipped = max(parts, key=lambda g: g.length)
     confidence = float(np.nanmean(agree[keep])) if np.isfinite(agree[keep]).any() else math.nan
-    coverage = float(supported.sum() / columns.sum())
+    coverage = float(separated.sum() / columns.sum())
     return BoxFront(grid.glacier_id, clipped, confidence, coverage, int(keep.size))
 
 
@@ -268,7 +302,11 @@ def box_front_lines(
         mapped = map_geometry(result.line_px, transform)
         lines.append(
             FrontLine(
-                mapped, length_m(mapped, geographic, unit_m, crs=crs), result.confidence, result.n_columns
+                mapped,
+                length_m(mapped, geographic, unit_m, crs=crs),
+                result.confidence,
+                result.n_columns,
+                result.coverage,
             )
         )
     return lines, found

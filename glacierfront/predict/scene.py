@@ -18,7 +18,7 @@ from glacierfront.io.acquisition import acquisition, decimal_year, sensor_kind
 from glacierfront.io.aoi import AoiMask
 from glacierfront.io.scratch import release, scratch_array, scratch_folder
 from glacierfront.model.backend import Backend
-from glacierfront.predict.attributes import LineAttributes, lines_and_quality
+from glacierfront.predict.attributes import MIN_COVERAGE, LineAttributes, lines_and_quality
 from glacierfront.predict.fronts_banded import extract_front_banded
 from glacierfront.predict.options import PredictOptions
 from glacierfront.predict.scale import ScaleChoice, open_for_model
@@ -221,12 +221,13 @@ def _box_lines(scene, options, boxes, margin, valid, min_length_px, warnings: li
     for box in found:
         if box.line_px is None:
             warnings.append(
-                f"box {box.glacier_id}: no ice-to-water crossing found (no glacier upstream of water in the box)"
+                f"box {box.glacier_id}: no ice-to-water crossing found (nowhere in the box does the model see "
+                "less glacier downstream than upstream)"
             )
-        elif box.coverage < 0.5:
+        elif box.coverage < MIN_COVERAGE:
             warnings.append(
                 f"box {box.glacier_id}: the model separates glacier from water over only {box.coverage:.0%} "
-                "of the box's width; check the front"
+                "of the box's width (quality partial_crossing); check the front"
             )
     return lines
 

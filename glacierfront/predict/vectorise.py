@@ -21,6 +21,8 @@ class FrontLine:
     length_m: float  # ground metres when the scene CRS was given, else the estimate of `length_m` without it
     confidence: float  # mean model confidence of the front pixels the line was traced from
     n_pixels: int
+    # Box rule only (fronts_box): the share of the box's width over which the model supports the crossing.
+    coverage: float | None = None
 
 
 # Pixel-edge of each glacier-neighbour code bit: (code bit, edge start corner, edge end corner), corners
