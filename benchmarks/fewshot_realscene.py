@@ -11,6 +11,10 @@ the real-scene protocol on N other images of G (never a training one). k = 0 is 
     python benchmarks/fewshot_realscene.py --combine docs/results/fewshot-realscene-*-e12.json \\
         --out docs/results/fewshot-realscene-e12   # one table over the glaciers run
 
+The fine-tune recipe is finetune's default unless ``--scale-aug``, ``--intensity-aug``, ``--view-aug``, ``--train-encoder`` or
+``--steps`` say otherwise; each row stores it (``recipe``), and ``--combine`` gives each recipe its own rows.
+``--combine ... --family crop`` tables one framing family instead of all of them pooled.
+
 Each training scene is placed at its own origin (100 km apart), so that one box file holds every scene's box
 without the boxes overlapping.
 """
@@ -24,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from glacierfront.cli.options import parse_scale_aug
 from glacierfront.evaluate import realscene as rs
 from glacierfront.io.vector_files import read_lines, write_lines
 from glacierfront.model.backend import load_backend
@@ -60,9 +65,10 @@ def training_files(chips, folder: Path) -> tuple[list[Path], Path, Path]:
     return scenes, front_path, box_path
 
 
-def combine(paths: list[Path]) -> str:
-    """One table over several glaciers' runs (their OUT.json): per k and rule, each glacier's pooled MDE and
-    all glaciers together (the mean over every case with a front, so each case weighs the same)."""
+def combine(paths: list[Path], family: str = "pooled") -> str:
+    """One table over several glaciers' runs (their OUT.json): per k, rule and recipe, each glacier's MDE on
+    one framing family (default: all pooled) and all glaciers together (the mean over every case with a
+    front, so each case weighs the same)."""
     runs = {}
     for path in paths:
         rows = json.loads(path.read_text())
@@ -70,22 +76,28 @@ def combine(paths: list[Path]) -> str:
         named = [
             r.get("glacier") or r["train"][0].split("_")[0] for r in rows if r.get("glacier") or r["train"]
         ]
-        runs[named[0] if named else path.stem] = [r for r in rows if r["family"] == "pooled"]
+        glacier = named[0] if named else path.stem
+        runs.setdefault(glacier, []).extend(r for r in rows if r["family"] == family)
     glaciers = sorted(runs)
+    # k = 0 is the base model whatever the recipe: one row for it.
     keys = sorted(
-        {(r["k"], r["rule"]) for rows in runs.values() for r in rows},
-        key=lambda kr: (rs.RULES.index(kr[1]), kr[0]),
+        {(r["k"], r["rule"], recipe_of(r)) for rows in runs.values() for r in rows},
+        key=lambda key: (rs.RULES.index(key[1]), key[0], key[2]),
     )
     lines = [
-        f"### Few-shot on the real-scene protocol, {len(glaciers)} glaciers: MDE (px) / no front",
+        f"### Few-shot on the real-scene protocol, {len(glaciers)} glaciers"
+        + ("" if family == "pooled" else f", framing {family}")
+        + ": MDE (px) / no front",
         "",
-        "| rule | k | " + " | ".join(glaciers) + " | all |",
-        "| --- | --- | " + " | ".join("---" for _ in glaciers) + " | --- |",
+        "| rule | k | recipe | " + " | ".join(glaciers) + " | all |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in glaciers) + " | --- |",
     ]
-    for k, rule in keys:
+    for k, rule, recipe in keys:
         cells, total, scored, missing = [], 0.0, 0, 0
         for g in glaciers:
-            row = next((r for r in runs[g] if r["k"] == k and r["rule"] == rule), None)
+            row = next(
+                (r for r in runs[g] if r["k"] == k and r["rule"] == rule and recipe_of(r) == recipe), None
+            )
             if row is None:
                 cells.append("-")
                 continue
@@ -96,8 +108,28 @@ def combine(paths: list[Path]) -> str:
                 scored += n
             cells.append(f"{row['mde_px']:.2f} / {row['no_front']}" if row["mde_px"] is not None else "-")
         pooled = f"**{total / scored:.2f}** / {missing}" if scored else "-"
-        lines.append(f"| {rule} | {k} | " + " | ".join(cells) + f" | {pooled} |")
+        lines.append(f"| {rule} | {k} | {recipe} | " + " | ".join(cells) + f" | {pooled} |")
     return "\n".join(lines) + "\n"
+
+
+def recipe_text(options: ft.FinetuneOptions) -> str:
+    """The fine-tune recipe in words, e.g. '300 steps, frozen encoder, zoom 0.5-2'."""
+    parts = [f"{options.steps} steps", "frozen encoder" if options.freeze_encoder else "all weights"]
+    if options.scale_aug:
+        parts.append(f"zoom {options.scale_aug[0]:g}-{options.scale_aug[1]:g}")
+    if options.intensity_aug:
+        parts.append("intensity aug")
+    if options.view_aug:
+        parts.append("partial views")
+    return ", ".join(parts)
+
+
+def recipe_of(row: dict) -> str:
+    """A stored row's recipe; '-' for k = 0 (no fine-tune). Rows written before recipes were stored used the
+    default recipe of their time."""
+    if row["k"] == 0:
+        return "-"
+    return row.get("recipe") or recipe_text(ft.FinetuneOptions(steps=ft.DEFAULT_STEPS))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,14 +142,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--combine", type=Path, nargs="+", help="runs' OUT.json: write one table over their glaciers to --out"
     )
+    parser.add_argument("--family", default="pooled", help="--combine: one framing family (whole, crop, ...)")
     parser.add_argument("--k", default="0,1,3,5")
     parser.add_argument("--per-glacier", type=int, default=20, help="images scored (never a training one)")
     parser.add_argument("--steps", type=int, default=ft.DEFAULT_STEPS)
     parser.add_argument("--label-depth", type=float, default=None, help="m (default: the whole box)")
+    parser.add_argument("--scale-aug", default="off", help="finetune's --scale-aug LO,HI (default off)")
+    parser.add_argument("--intensity-aug", action="store_true", help="finetune's --intensity-aug")
+    parser.add_argument("--train-encoder", action="store_true", help="finetune's --train-encoder")
+    parser.add_argument("--view-aug", action="store_true", help="finetune's --view-aug")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.combine:
-        text = combine(args.combine)
+        text = combine(args.combine, args.family)
         args.out.with_suffix(".md").write_text(text)
         print(text)
         return
@@ -125,6 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--folds and --glacier are needed (or --combine)")
     chips = rs.read_caffe_chips(args.data, [args.glacier])
     base = args.folds / args.glacier / "last.pt"
+    options = ft.FinetuneOptions(
+        steps=args.steps,
+        scale_aug=parse_scale_aug(args.scale_aug),
+        intensity_aug=args.intensity_aug,
+        view_aug=args.view_aug,
+        freeze_encoder=not args.train_encoder,
+    )
+    recipe = recipe_text(options)
     rows = []
     for k in (int(v) for v in args.k.split(",")):
         train = rs.spread(chips, k) if k else []
@@ -145,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                     prepared,
                     ft.resolve_base(base),
                     tmp / "model.onnx",
-                    ft.FinetuneOptions(steps=args.steps),
+                    options,
                     f"{args.glacier}: {k} real-scene files",
                     work=tmp / "run",
                 )
@@ -159,13 +204,14 @@ def main(argv: list[str] | None = None) -> None:
                     "glacier": args.glacier,
                     "k": k,
                     "train": sorted(names),
+                    "recipe": recipe if k else "-",
                     "seconds": round(time.perf_counter() - started),
                     **row,
                 }
             )
         print(f"k={k} done", file=sys.stderr)
     lines = [
-        f"### Few-shot on the real-scene protocol: {args.glacier}, base {base}, {args.steps} steps",
+        f"### Few-shot on the real-scene protocol: {args.glacier}, base {base}, {recipe}",
         "",
         "| k | rule | framing | cases | MDE (px) | no front |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -378,7 +378,9 @@ def test_wrong_inputs_are_refused_before_work(tmp_path, capsys):
 def test_augmentation_options_reach_the_training_run_and_the_card(tmp_path, atto_checkpoint):
     data = caffe_folder(tmp_path / "caffe", n_per_glacier=2, glaciers=("Alpha",))
     prepared = fd.caffe_subset(data, tmp_path / "d", labels="zones")
-    options = ft.FinetuneOptions(steps=2, patch=64, device="cpu", scale_aug=[0.5, 2.0], intensity_aug=True)
+    options = ft.FinetuneOptions(
+        steps=2, patch=64, device="cpu", scale_aug=[0.5, 2.0], intensity_aug=True, view_aug=True
+    )
     result = ft.finetune(
         prepared,
         ft.resolve_base(str(atto_checkpoint[0])),
@@ -386,13 +388,14 @@ def test_augmentation_options_reach_the_training_run_and_the_card(tmp_path, atto
         options,
         work=tmp_path / "run",
     )
-    # The run trained with the zoom and intensity transforms: its config builds an augmentation that has them.
+    # The run trained with the zoom, intensity and partial-view transforms: its config builds an augmentation
+    # that has them.
     from glacierfront.train.config import TrainConfig
 
     augment = TrainConfig.load(tmp_path / "run" / "config.json").augment_config()
-    assert augment.zoom == (0.5, 2.0) and augment.gamma_p > 0 and augment.log_p > 0
+    assert augment.zoom == (0.5, 2.0) and augment.gamma_p > 0 and augment.log_p > 0 and augment.view_p > 0
     said = load_checkpoint(result.checkpoint).metadata["finetuned_on"]["augmentation"]
-    assert "zoom 0.5-2x" in said and "intensity" in said
+    assert "zoom 0.5-2x" in said and "intensity" in said and "partial views" in said
     assert "zoom 0.5-2x" in result.card.read_text()
     assert "| pixel spacing | not stated (as the base model) |" in result.card.read_text()
 

@@ -91,6 +91,7 @@ def finetune(
     ),
     scale_aug: str = opt.scale_aug_option("off"),
     intensity_aug: bool = opt.intensity_aug_option(False),
+    view_aug: bool = opt.view_aug_option(False),
     band: int | None = typer.Option(None, "--band", help="--scenes: band to read from multi-band files."),
     scaling: str = typer.Option("auto", "--scaling", help="--scenes: how values become 0..1 (as predict)."),
     nodata: float | None = typer.Option(None, "--nodata", help="--scenes: pixel value meaning no data."),
@@ -131,7 +132,8 @@ def finetune(
     side = fd.parse_glacier_side(glacier_side)
     options = ft.FinetuneOptions(steps=steps, epochs=epochs, batch_size=batch_size, patch=patch, lr_max=lr_max,
                                  lr_min=lr_min, freeze_encoder=freeze_encoder, seed=seed, device=device,
-                                 scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug)  # fmt: skip
+                                 scale_aug=opt.parse_scale_aug(scale_aug), intensity_aug=intensity_aug,
+                                 view_aug=view_aug)  # fmt: skip
     ft.plan(2, options)  # --steps/--epochs checked before any work
     console = opt.console(quiet)
 

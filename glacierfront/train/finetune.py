@@ -101,6 +101,7 @@ class FinetuneOptions:
     freeze_encoder: bool = True  # measured: as good on held-out images and twice as fast (docs/finetune.md)
     scale_aug: list[float] | None = None  # random zoom LO,HI as `train --scale-aug`; None: off
     intensity_aug: bool = False  # gamma, dB-like curve, blur, speckle as `train --intensity-aug`
+    view_aug: bool = False  # partial views as `train --view-aug`: half the patches keep a 35-100 % window
     seed: int = 0
     device: str = "auto"
     workers: int = 0
@@ -266,7 +267,8 @@ def _train_config(
         workers=options.workers, epochs=epochs, patience=epochs + 1, optimizer="adamw",
         lr_min=options.lr_min, lr_max=options.lr_max, seed=options.seed, device=options.device,
         val_on_train=True, val_every=val_every, scale_aug=options.scale_aug,
-        intensity_aug=options.intensity_aug, per_image_norm=per_image_model(base.metadata),
+        intensity_aug=options.intensity_aug, view_aug=options.view_aug,
+        per_image_norm=per_image_model(base.metadata),
     )  # fmt: skip
 
 
@@ -356,7 +358,7 @@ def _facts(prepared, base, config, frozen, epochs, per_epoch, steps, total, seco
             "lr": [config.lr_max, config.lr_min],
             "seed": config.seed,
             "trained": trained,
-            "augmentation": augmentation_words(config.scale_aug, config.intensity_aug),
+            "augmentation": augmentation_words(config.scale_aug, config.intensity_aug, config.view_aug),
             "seconds": round(seconds, 1),
             "cpu_seconds": round(cpu_seconds, 1),
             "device": str(device),
@@ -368,13 +370,15 @@ def _facts(prepared, base, config, frozen, epochs, per_epoch, steps, total, seco
     }
 
 
-def augmentation_words(scale_aug: list[float] | None, intensity_aug: bool) -> str:
+def augmentation_words(scale_aug: list[float] | None, intensity_aug: bool, view_aug: bool = False) -> str:
     """The augmentation of a fine-tune in words, for its metadata and card."""
     parts = ["flips, rotations, brightness/contrast jitter and 4-16-look speckle (as train)"]
     if scale_aug is not None:
         parts.append(f"zoom {scale_aug[0]:g}-{scale_aug[1]:g}x")
     if intensity_aug:
         parts.append("intensity (gamma, dB-like curve, blur, 1-16-look speckle)")
+    if view_aug:
+        parts.append("partial views (half the patches keep a 35-100 % window)")
     return ", ".join(parts)
 
 
