@@ -370,7 +370,7 @@ def _facts(prepared, base, config, frozen, epochs, per_epoch, steps, total, seco
     }
 
 
-def augmentation_words(scale_aug: list[float] | None, intensity_aug: bool, view_aug: bool = False) -> str:
+def augmentation_words(scale_aug: list[float] | None, intensity_aug: bool, view_aug: bool) -> str:
     """The augmentation of a fine-tune in words, for its metadata and card."""
     parts = ["flips, rotations, brightness/contrast jitter and 4-16-look speckle (as train)"]
     if scale_aug is not None:
